@@ -136,7 +136,7 @@ def integrate(
     testing_coverage: ArrayLike | None = None,
     care_coverage: ArrayLike | None = None,
     n_draws: int | None = None,
-    rtol: float = 1e-8,
+    rtol: float = 1e-6,
     atol: float = 1e-6,
 ) -> np.ndarray:
     """Integrate the model and return persons per (draw, compartment, province, day).

@@ -275,7 +275,9 @@ def check_unique_ids(tables: dict[str, tuple], files: dict[str, Path]) -> list[s
     for name in ("commodities", "arcs"):
         for value, n in Counter(r.id for r in tables[name]).items():
             if n > 1:
-                problems.append(f"{files[name]}: id '{value}' appears {n} times; ids must be unique")
+                problems.append(
+                    f"{files[name]}: id '{value}' appears {n} times; ids must be unique"
+                )
     return problems
 
 
@@ -326,8 +328,7 @@ def check_lever_shares(scn: dict, config: ScenarioConfig, path: Path) -> list[st
         if abs(total - 1.0) > 1e-6:
             listing = ", ".join(f"{k}={v}" for k, v in shares.items())
             problems.append(
-                f"{path}: lever_share of the '{lever}' lever adds to {total:.6g}, not 1 "
-                f"({listing})"
+                f"{path}: lever_share of the '{lever}' lever adds to {total:.6g}, not 1 ({listing})"
             )
     return problems
 
@@ -341,9 +342,7 @@ def check_sanctions(scn: dict, config: ScenarioConfig, files: dict[str, Path]) -
     for arc_id in sanctions.rok_route_approvals.routes:
         arc = arcs.get(arc_id)
         if arc is None:
-            problems.append(
-                f"{where}, rok_route_approvals.routes: {_unknown('arc', arc_id, arcs)}"
-            )
+            problems.append(f"{where}, rok_route_approvals.routes: {_unknown('arc', arc_id, arcs)}")
         elif not (country.get(arc.from_) == ROK and country.get(arc.to) == DPRK):
             problems.append(
                 f"{where}, rok_route_approvals.routes: arc '{arc_id}' does not cross from the "
@@ -466,10 +465,10 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     if config is None:
         raise ScenarioError(problems)
 
-    files = {
-        name: folder / getattr(config.tables, name) for name in (*TABLE_ROWS, "sanctions")
+    files = {name: folder / getattr(config.tables, name) for name in (*TABLE_ROWS, "sanctions")}
+    scn: dict = {
+        name: _read_csv(files[name], model, problems) for name, model in TABLE_ROWS.items()
     }
-    scn: dict = {name: _read_csv(files[name], model, problems) for name, model in TABLE_ROWS.items()}
     sanctions_raw = _read_yaml(files["sanctions"], problems)
     if sanctions_raw is not None:
         scn["sanctions"] = _validate(Sanctions, sanctions_raw, str(files["sanctions"]), problems)

@@ -171,6 +171,7 @@ class Sanctions(Frozen):
 
 # --- CSV rows --------------------------------------------------------------------------------
 
+
 class ProvinceRow(Frozen):
     id: Identifier = F("-", "province id")
     name: str = F("-", "province name", min_length=1)

@@ -1,0 +1,1 @@
+"""aidopt's planner: inputs -> epidemic -> demand -> allocation -> results -> exports."""

@@ -1,0 +1,3 @@
+from optimiser.cli import main
+
+main(prog_name="aidopt")

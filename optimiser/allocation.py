@@ -1,0 +1,464 @@
+"""The allocation step: a Pyomo LP, solved by HiGHS, of what to ship where, when and how.
+
+Decision variables exist only where the network masks allow a flow:
+
+    ship[k, a, w]     units of commodity k leaving on arc a in week w, arriving w + transit_a
+    procure[k, d, w]  units taken from depot d's weekly availability
+    stock[k, n, w]    units held at node n at the end of week w
+    unmet[k, p, w]    need not met, 0 <= unmet <= need (always feasible, shortfall visible)
+    team_ship[a, w]   medical teams travelling on arc a (arcs that allow personnel)
+    dispatch[d, w]    teams leaving origin depot d
+    deploy[p, w]      teams starting a deployment of `deployment_weeks` in province p
+    team_unmet[p, w]  teams needed but not present
+
+Objective (deaths): minimise sum(harm * unmet) + sum(team_harm * team_unmet)
++ (procurement + transport cost) / usd_per_death_averted. `harm` is deaths caused by one unit
+of shortfall, taken from the epidemic model (see `coupling.harm_weights`).
+
+The model is built once. Needs, harm weights, capacities, availability, quotas and the budget are
+mutable parameters: `update()` changes them and `solve()` re-solves the same HiGHS instance,
+warm-started, through Pyomo's persistent interface, without rebuilding anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.factory import SolverFactory
+from pyomo.contrib.solver.common.results import TerminationCondition
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from optimiser.inputs import Scenario
+from optimiser.network import Network
+
+
+class SolverError(RuntimeError):
+    """HiGHS did not return an optimal plan."""
+
+
+@dataclass
+class Plan:
+    """One solve's result as dense arrays (zeros where no variable exists)."""
+
+    status: str
+    objective: float
+    shipments: np.ndarray  # (K, A, W) units
+    procured: np.ndarray  # (K, N, W) units (depots only)
+    stock: np.ndarray  # (K, N, W) units
+    unmet: np.ndarray  # (K, P, W) units
+    team_shipments: np.ndarray  # (A, W) teams
+    deployed: np.ndarray  # (P, W) teams starting deployment
+    team_unmet: np.ndarray  # (P, W) teams
+    capacity_dual: np.ndarray  # (A, W) d(objective)/d(capacity) [deaths per t/week]
+    quota_dual: np.ndarray  # (E,) d(objective)/d(quota) [deaths per t]
+    budget_dual: float  # d(objective)/d(budget) [deaths per USD]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LPIndex:
+    """Integer index tuples of every variable and row family, built from the network."""
+
+    ship: list[tuple[int, int, int]]
+    procure: list[tuple[int, int, int]]
+    stock: list[tuple[int, int, int]]
+    unmet: list[tuple[int, int, int]]
+    team_ship: list[tuple[int, int]]
+    dispatch: list[tuple[int, int]]
+    deploy: list[tuple[int, int]]
+    team_need: list[tuple[int, int]]
+    capacity: list[tuple[int, int]]
+
+
+def lp_index(scenario: Scenario, net: Network) -> LPIndex:
+    n_p = len(scenario.provinces)
+    node_index = {n: i for i, n in enumerate(scenario.node_ids)}
+    k_index = {c: k for k, c in enumerate(scenario.commodity_ids)}
+    ship = [tuple(map(int, x)) for x in np.argwhere(net.allowed)]
+    procure = sorted(
+        {
+            (k_index[r.commodity], node_index[r.depot], w)
+            for r in scenario.supply
+            if r.units_per_week > 0
+            for w in range(scenario.n_weeks)
+        }
+    )
+    stock = [tuple(map(int, x)) for x in np.argwhere(net.stock_possible)]
+    unmet = [
+        (k, p, w)
+        for k in range(len(scenario.commodities))
+        for p in range(n_p)
+        for w in range(scenario.n_weeks)
+    ]
+    team_ship = [tuple(map(int, x)) for x in np.argwhere(net.team_allowed)]
+    origins = [node_index[o] for o in scenario.config.staff.origins]
+    dispatch = [(d, w) for d in origins for w in range(scenario.n_weeks)]
+    deploy = [(int(p), int(w)) for p, w in np.argwhere(net.team_arrives[:n_p])]
+    team_need = [(p, w) for p in range(n_p) for w in range(scenario.n_weeks)]
+    capacity = sorted({(a, w) for _, a, w in ship})
+    return LPIndex(ship, procure, stock, unmet, team_ship, dispatch, deploy, team_need, capacity)
+
+
+# --- constraint families ---------------------------------------------------------------------
+# Each takes the model and the data it needs, and adds one named family of rows.
+
+
+def stock_balance(m: pyo.ConcreteModel, scenario: Scenario, net: Network, ix: LPIndex) -> None:
+    """stock[w] = stock[w-1] + procure[w] + arrivals[w] - departures[w] - (need - unmet)[w],
+    the last term only for consumables at provinces; durables are held, not consumed."""
+    consumed = [not c.durable for c in scenario.commodities]
+    terms: dict[tuple[int, int, int], list[tuple[float, object]]] = defaultdict(list)
+    for k, n, w in ix.stock:
+        terms[(k, n, w)].append((1.0, m.stock[k, n, w]))
+        if w + 1 < scenario.n_weeks:
+            terms[(k, n, w + 1)].append((-1.0, m.stock[k, n, w]))
+    for k, d, w in ix.procure:
+        terms[(k, d, w)].append((-1.0, m.procure[k, d, w]))
+    for k, a, w in ix.ship:
+        terms[(k, int(net.head[a]), w + int(net.transit_weeks[a]))].append((-1.0, m.ship[k, a, w]))
+        terms[(k, int(net.tail[a]), w)].append((1.0, m.ship[k, a, w]))
+    rhs: dict[tuple[int, int, int], object] = {}
+    for k, p, w in ix.unmet:
+        if consumed[k]:
+            terms[(k, p, w)].append((-1.0, m.unmet[k, p, w]))
+            rhs[(k, p, w)] = -m.need[k, p, w]
+    keys = sorted(k for k in terms if terms[k])
+    m.BALANCE = pyo.Set(initialize=keys, dimen=3, ordered=True)
+
+    def rule(m, k, n, w):
+        coefs, variables = zip(*terms[(k, n, w)], strict=True)
+        expr = LinearExpression(constant=0.0, linear_coefs=list(coefs), linear_vars=list(variables))
+        return expr == rhs.get((k, n, w), 0.0)
+
+    m.stock_balance = pyo.Constraint(m.BALANCE, rule=rule)
+
+
+def equipment_in_use(m: pyo.ConcreteModel, scenario: Scenario, ix: LPIndex) -> None:
+    """need - unmet <= stock at the province, for durable equipment."""
+    stock = set(ix.stock)
+    keys = [(k, p, w) for k, p, w in ix.unmet if scenario.commodities[k].durable]
+    m.EQUIPMENT = pyo.Set(initialize=keys, dimen=3, ordered=True)
+
+    def rule(m, k, p, w):
+        held = m.stock[k, p, w] if (k, p, w) in stock else 0.0
+        return m.need[k, p, w] - m.unmet[k, p, w] <= held
+
+    m.equipment_in_use = pyo.Constraint(m.EQUIPMENT, rule=rule)
+
+
+def route_capacity(m: pyo.ConcreteModel, scenario: Scenario, ix: LPIndex) -> None:
+    """sum_k mass_k * ship[k, a, w] <= capacity[a, w], all commodities sharing the tonnes."""
+    t_per_unit = [c.mass_kg_per_unit / 1000.0 for c in scenario.commodities]
+    by_arc: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for k, a, w in ix.ship:
+        by_arc[(a, w)].append(k)
+
+    def rule(m, a, w):
+        ks = by_arc[(a, w)]
+        expr = LinearExpression(
+            constant=0.0,
+            linear_coefs=[t_per_unit[k] for k in ks],
+            linear_vars=[m.ship[k, a, w] for k in ks],
+        )
+        return expr <= m.capacity[a, w]
+
+    m.route_capacity = pyo.Constraint(m.CAPACITY, rule=rule)
+
+
+def sanction_quota(m: pyo.ConcreteModel, scenario: Scenario, net: Network, ix: LPIndex) -> None:
+    """Tonnes of barred goods crossing under exemption e <= quota[e]. A flow two exemptions
+    cover counts against the first one valid that week."""
+    t_per_unit = [c.mass_kg_per_unit / 1000.0 for c in scenario.commodities]
+    members: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for k, a, w in ix.ship:
+        if net.barred[k, a]:
+            valid = np.flatnonzero(net.exempt[:, k, a, w])
+            members[int(valid[0])].append((k, a, w))
+
+    def rule(m, e):
+        flows = members[e]
+        if not flows:
+            return pyo.Constraint.Skip
+        expr = LinearExpression(
+            constant=0.0,
+            linear_coefs=[t_per_unit[k] for k, _, _ in flows],
+            linear_vars=[m.ship[i] for i in flows],
+        )
+        return expr <= m.quota[e]
+
+    m.sanction_quota = pyo.Constraint(m.EXEMPTIONS, rule=rule)
+
+
+def budget_cap(m: pyo.ConcreteModel, scenario: Scenario) -> None:
+    """procurement + transport <= budget_usd (only when a budget is set)."""
+    if scenario.config.objective.budget_usd is None:
+        return
+    m.budget_cap = pyo.Constraint(expr=m.spending <= m.budget)
+
+
+def team_dispatch(m: pyo.ConcreteModel, scenario: Scenario, ix: LPIndex) -> None:
+    """sum_d dispatch[d, w] <= teams_per_week."""
+    by_week: dict[int, list[int]] = defaultdict(list)
+    for d, w in ix.dispatch:
+        by_week[w].append(d)
+
+    def rule(m, w):
+        return sum(m.dispatch[d, w] for d in by_week[w]) <= m.teams_per_week
+
+    m.team_dispatch = pyo.Constraint(sorted(by_week), rule=rule)
+
+
+def team_balance(m: pyo.ConcreteModel, scenario: Scenario, net: Network, ix: LPIndex) -> None:
+    """Teams arriving (or dispatched) = teams leaving + teams deployed; teams do not wait."""
+    terms: dict[tuple[int, int], list[tuple[float, object]]] = defaultdict(list)
+    for a, w in ix.team_ship:
+        terms[(int(net.tail[a]), w)].append((1.0, m.team_ship[a, w]))
+        terms[(int(net.head[a]), w + int(net.transit_weeks[a]))].append((-1.0, m.team_ship[a, w]))
+    for d, w in ix.dispatch:
+        terms[(d, w)].append((-1.0, m.dispatch[d, w]))
+    for p, w in ix.deploy:
+        terms[(p, w)].append((1.0, m.deploy[p, w]))
+    keys = sorted(terms)
+
+    def rule(m, n, w):
+        coefs, variables = zip(*terms[(n, w)], strict=True)
+        return (
+            LinearExpression(constant=0.0, linear_coefs=list(coefs), linear_vars=list(variables))
+            == 0.0
+        )
+
+    m.team_balance = pyo.Constraint(keys, rule=rule)
+
+
+def team_cover(m: pyo.ConcreteModel, scenario: Scenario, ix: LPIndex) -> None:
+    """team_need - team_unmet <= teams present (deployed within the last deployment_weeks)."""
+    weeks = scenario.config.staff.deployment_weeks
+    deploy = set(ix.deploy)
+
+    def rule(m, p, w):
+        present = [m.deploy[p, s] for s in range(max(0, w - weeks + 1), w + 1) if (p, s) in deploy]
+        return m.team_need[p, w] - m.team_unmet[p, w] <= sum(present)
+
+    m.team_cover = pyo.Constraint(m.TEAM_NEED, rule=rule)
+
+
+# --- the model -------------------------------------------------------------------------------
+
+
+def _zero_to_need(m, *index):
+    return (0.0, m.need[index])
+
+
+def _zero_to_team_need(m, *index):
+    return (0.0, m.team_need[index])
+
+
+def _zero_to_available(m, *index):
+    return (0.0, m.available[index])
+
+
+class AllocationLP:
+    """Build once with `AllocationLP(scenario, network)`; then `update(...)` and `solve()`."""
+
+    def __init__(self, scenario: Scenario, net: Network):
+        start = time.perf_counter()
+        self.scenario, self.net = scenario, net
+        self.ix = ix = lp_index(scenario, net)
+        cfg = scenario.config
+        node_index = {n: i for i, n in enumerate(scenario.node_ids)}
+        k_index = {c: k for k, c in enumerate(scenario.commodity_ids)}
+        self.shape = (
+            len(scenario.commodities),
+            len(net.arc_ids),
+            len(scenario.node_ids),
+            len(scenario.provinces),
+            scenario.n_weeks,
+        )
+
+        m = self.model = pyo.ConcreteModel(name=cfg.name)
+        m.SHIP = pyo.Set(initialize=ix.ship, dimen=3, ordered=True)
+        m.PROCURE = pyo.Set(initialize=ix.procure, dimen=3, ordered=True)
+        m.STOCK = pyo.Set(initialize=ix.stock, dimen=3, ordered=True)
+        m.UNMET = pyo.Set(initialize=ix.unmet, dimen=3, ordered=True)
+        m.TEAM_SHIP = pyo.Set(initialize=ix.team_ship, dimen=2, ordered=True)
+        m.DISPATCH = pyo.Set(initialize=ix.dispatch, dimen=2, ordered=True)
+        m.DEPLOY = pyo.Set(initialize=ix.deploy, dimen=2, ordered=True)
+        m.TEAM_NEED = pyo.Set(initialize=ix.team_need, dimen=2, ordered=True)
+        m.CAPACITY = pyo.Set(initialize=ix.capacity, dimen=2, ordered=True)
+        m.EXEMPTIONS = pyo.Set(initialize=range(len(net.exemption_ids)), ordered=True)
+
+        available = {}
+        for r in scenario.supply:
+            for w in range(scenario.n_weeks):
+                available[(k_index[r.commodity], node_index[r.depot], w)] = r.units_per_week
+        capacity = {(a, w): scenario.arcs[a].capacity_t_per_week for a, w in ix.capacity}
+        quotas = {
+            e: next(x.quota_t for x in scenario.sanctions.exemptions if x.id == ex_id)
+            for e, ex_id in enumerate(net.exemption_ids)
+        }
+        mutable = {"mutable": True, "within": pyo.Reals}
+        m.need = pyo.Param(m.UNMET, initialize=0.0, **mutable)
+        m.harm = pyo.Param(m.UNMET, initialize=0.0, **mutable)
+        m.team_need = pyo.Param(m.TEAM_NEED, initialize=0.0, **mutable)
+        m.team_harm = pyo.Param(m.TEAM_NEED, initialize=0.0, **mutable)
+        m.available = pyo.Param(m.PROCURE, initialize=available, **mutable)
+        m.capacity = pyo.Param(m.CAPACITY, initialize=capacity, **mutable)
+        m.quota = pyo.Param(m.EXEMPTIONS, initialize=quotas, **mutable)
+        m.teams_per_week = pyo.Param(initialize=cfg.staff.teams_per_week, **mutable)
+        m.budget = pyo.Param(initialize=cfg.objective.budget_usd or 0.0, **mutable)
+
+        m.ship = pyo.Var(m.SHIP, within=pyo.NonNegativeReals)
+        m.procure = pyo.Var(m.PROCURE, bounds=_zero_to_available)
+        m.stock = pyo.Var(m.STOCK, within=pyo.NonNegativeReals)
+        m.unmet = pyo.Var(m.UNMET, bounds=_zero_to_need)
+        m.team_ship = pyo.Var(m.TEAM_SHIP, within=pyo.NonNegativeReals)
+        m.dispatch = pyo.Var(m.DISPATCH, within=pyo.NonNegativeReals)
+        m.deploy = pyo.Var(m.DEPLOY, within=pyo.NonNegativeReals)
+        m.team_unmet = pyo.Var(m.TEAM_NEED, bounds=_zero_to_team_need)
+
+        price = {(k, n): 0.0 for k, n, _ in ix.procure}
+        for r in scenario.supply:
+            price[(k_index[r.commodity], node_index[r.depot])] = r.procurement_usd_per_unit
+        freight = [
+            [c.mass_kg_per_unit / 1000.0 * arc.cost_per_t for arc in scenario.arcs]
+            for c in scenario.commodities
+        ]
+        m.spending = pyo.Expression(
+            expr=LinearExpression(
+                constant=0.0,
+                linear_coefs=[price[(k, n)] for k, n, _ in ix.procure]
+                + [freight[k][a] for k, a, _ in ix.ship],
+                linear_vars=[m.procure[i] for i in ix.procure] + [m.ship[i] for i in ix.ship],
+            )
+        )
+
+        stock_balance(m, scenario, net, ix)
+        equipment_in_use(m, scenario, ix)
+        route_capacity(m, scenario, ix)
+        sanction_quota(m, scenario, net, ix)
+        budget_cap(m, scenario)
+        team_dispatch(m, scenario, ix)
+        team_balance(m, scenario, net, ix)
+        team_cover(m, scenario, ix)
+
+        m.objective = pyo.Objective(
+            expr=sum(m.harm[i] * m.unmet[i] for i in ix.unmet)
+            + sum(m.team_harm[i] * m.team_unmet[i] for i in ix.team_need)
+            + m.spending / cfg.objective.usd_per_death_averted,
+            sense=pyo.minimize,
+        )
+
+        self.solver = SolverFactory("highs")
+        method = cfg.solver.method
+        if method == "auto":
+            method = "ipm" if len(ix.ship) > cfg.solver.ipm_above_columns else "simplex"
+        self.method = method
+        self.solver.config.load_solutions = False
+        self.solver.config.raise_exception_on_nonoptimal_result = False
+        self.solver.config.solver_options = {"solver": method, "output_flag": False}
+        if cfg.solver.time_limit_s is not None:
+            self.solver.config.time_limit = cfg.solver.time_limit_s
+        # Between solves only mutable parameters change: skip every structural check.
+        updates = self.solver.config.auto_updates
+        updates.check_for_new_or_removed_constraints = False
+        updates.check_for_new_or_removed_vars = False
+        updates.check_for_new_or_removed_params = False
+        updates.check_for_new_objective = False
+        updates.update_constraints = False
+        updates.update_vars = False
+        updates.update_named_expressions = False
+        updates.update_objective = False
+        updates.update_parameters = True
+        self._highs_seconds = 0.0
+        self.build_s = time.perf_counter() - start
+
+    @property
+    def n_columns(self) -> int:
+        return self.model.nvariables()
+
+    @property
+    def n_rows(self) -> int:
+        return self.model.nconstraints()
+
+    def update(
+        self,
+        need: np.ndarray | None = None,
+        harm: np.ndarray | None = None,
+        team_need: np.ndarray | None = None,
+        team_harm: np.ndarray | None = None,
+        capacity_t_per_week: np.ndarray | None = None,
+    ) -> None:
+        """Change data in place: need/harm (K, P, W), team_need/team_harm (P, W),
+        capacity (A, W)."""
+        m = self.model
+        for param, values, index in (
+            (m.need, need, self.ix.unmet),
+            (m.harm, harm, self.ix.unmet),
+            (m.team_need, team_need, self.ix.team_need),
+            (m.team_harm, team_harm, self.ix.team_need),
+            (m.capacity, capacity_t_per_week, self.ix.capacity),
+        ):
+            if values is None:
+                continue
+            flat = np.asarray(values, dtype=float)[tuple(np.array(index).T)]
+            for i, v in zip(index, flat.tolist(), strict=True):
+                param[i].set_value(v)
+
+    def solve(self) -> Plan:
+        start = time.perf_counter()
+        results = self.solver.solve(self.model)
+        solved = time.perf_counter()
+        # HiGHS reports its run time since the instance was created; keep this solve's share.
+        highs_total = float(results.timing_info.highs_time)
+        highs_s, self._highs_seconds = highs_total - self._highs_seconds, highs_total
+        if results.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
+            raise SolverError(
+                f"HiGHS did not find an optimal plan: {results.termination_condition.name}"
+            )
+        plan = self._read(results)
+        plan.timings_s = {
+            "solve": solved - start,
+            "highs": highs_s,
+            "read": time.perf_counter() - solved,
+        }
+        return plan
+
+    def _read(self, results) -> Plan:
+        m, ix = self.model, self.ix
+        n_k, n_a, n_n, n_p, n_w = self.shape
+        loader = results.solution_loader
+        primal = loader.get_vars()
+
+        def dense(var, index, shape):
+            out = np.zeros(shape)
+            if index:
+                values = np.array([primal[var[i]] for i in index])
+                out[tuple(np.array(index).T)] = values
+            return out
+
+        duals = loader.get_duals()
+        capacity_dual = np.zeros((n_a, n_w))
+        for (a, w), con in m.route_capacity.items():
+            capacity_dual[a, w] = duals[con]
+        quota_dual = np.zeros(len(self.net.exemption_ids))
+        for e, con in m.sanction_quota.items():
+            quota_dual[e] = duals[con]
+        budget_dual = duals[m.budget_cap] if hasattr(m, "budget_cap") else 0.0
+        return Plan(
+            status="optimal",
+            objective=float(results.incumbent_objective),
+            shipments=dense(m.ship, ix.ship, (n_k, n_a, n_w)),
+            procured=dense(m.procure, ix.procure, (n_k, n_n, n_w)),
+            stock=dense(m.stock, ix.stock, (n_k, n_n, n_w)),
+            unmet=dense(m.unmet, ix.unmet, (n_k, n_p, n_w)),
+            team_shipments=dense(m.team_ship, ix.team_ship, (n_a, n_w)),
+            deployed=dense(m.deploy, ix.deploy, (n_p, n_w)),
+            team_unmet=dense(m.team_unmet, ix.team_need, (n_p, n_w)),
+            capacity_dual=capacity_dual,
+            quota_dual=quota_dual,
+            budget_dual=float(budget_dual),
+        )
