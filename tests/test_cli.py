@@ -1,0 +1,203 @@
+"""The command line: the default scenario end to end, and bad input that must write nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+from conftest import DEFAULT_SCENARIO, ROOT
+
+from optimiser import exports
+from optimiser.cli import main
+
+FILES = {"plan.nc", "shipments.csv", "deliveries.csv", "staff.csv", "summary.json"}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> Path:
+    """`aidopt run` on the shipped scenario, as a user runs it, in its own process."""
+    out = tmp_path_factory.mktemp("run") / "korea"
+    done = subprocess.run(
+        [sys.executable, "-m", "optimiser", "run", str(DEFAULT_SCENARIO), "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "deaths by the horizon" in done.stdout
+    return out
+
+
+@pytest.mark.slow
+def test_default_run_writes_every_file(default_run):
+    assert {p.name for p in default_run.iterdir()} == FILES
+    assert not [p for p in default_run.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_closed_loop_converges_and_the_plan_saves_lives(default_run):
+    summary = json.loads((default_run / "summary.json").read_text())
+    assert summary["status"] == "optimal"
+    assert summary["coupling"]["mode"] == "closed-loop"
+    assert summary["coupling"]["converged"] is True
+    history = summary["coupling"]["history"]
+    assert history[-1]["change"] < 0.02  # the scenario's tolerance
+    assert summary["deaths_with_plan"] < summary["deaths_no_aid"]
+    assert summary["infections_with_plan"] < summary["infections_no_aid"]
+    assert set(summary["timings_s"]) >= {"epidemic", "build", "solve", "total"}
+    assert set(summary["provenance"]) >= {
+        "aidopt_version", "inputs_sha256", "highs_version", "pyomo_version", "created_utc",
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_exports_are_views_of_the_dataset(default_run):
+    ds = xr.open_dataset(default_run / "plan.nc")
+    shipments = pd.read_csv(default_run / "shipments.csv")
+    goods = shipments[shipments["commodity"] != "medical_team"]
+    assert goods["quantity"].sum() == pytest.approx(float(ds["shipments"].sum()), rel=1e-5)
+    assert goods["tonnes"].sum() == pytest.approx(float(ds["shipments_t"].sum()), rel=1e-5)
+    deliveries = pd.read_csv(default_run / "deliveries.csv")
+    np.testing.assert_allclose(
+        deliveries["delivered"] + deliveries["unmet"], deliveries["needed"], rtol=1e-5, atol=1e-6
+    )
+    summary = json.loads((default_run / "summary.json").read_text())
+    for commodity, rate in summary["fill_rate"].items():
+        if commodity != "medical_team":
+            rows = deliveries[deliveries["commodity"] == commodity]
+            assert rows["delivered"].sum() / rows["needed"].sum() == pytest.approx(rate, rel=1e-4)
+    staff = pd.read_csv(default_run / "staff.csv")
+    assert len(staff) == ds.sizes["province"] * ds.sizes["week"]
+
+
+@pytest.mark.slow
+def test_the_plan_respects_capacity_quota_and_sanctions(default_run):
+    ds = xr.open_dataset(default_run / "plan.nc")
+    tonnes = ds["shipments_t"].sum("commodity")
+    assert bool((tonnes <= ds["capacity_t_per_week"] * (1 + 1e-7) + 1e-9).all())
+    # Nothing moves where no variable was allowed, e.g. across the closed China bridges.
+    assert float(ds["shipments"].where(ds["flow_allowed"] == 0, 0).sum()) == 0.0
+    china = ds["arc_from"].isin(["dandong", "hunchun"])
+    assert float(ds["shipments"].sel(arc=china).sum()) == 0.0
+    # Generators (HS 8502) cross into the DPRK only under the exemption, within its quota.
+    entering = [a for a in ds["arc"].values if str(ds["arc_from"].sel(arc=a).values) in
+                ("incheon", "paju", "sokcho", "busan")]  # fmt: skip
+    crossed_t = float(ds["shipments_t"].sel(commodity="generator", arc=entering).sum())
+    assert 0 < crossed_t <= 40 + 1e-6
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def edit_csv(path: Path, row: int, column: str, value: str) -> None:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table.loc[row, column] = value
+    table.to_csv(path, index=False)
+
+
+BAD_INPUTS = {
+    "negative population": (
+        lambda s: edit_csv(s / "provinces.csv", 0, "population", "-5"),
+        (),
+        "provinces.csv, line 2 (id=pyongyang), 'population': '-5' is invalid: "
+        "Input should be greater than 0",
+    ),
+    "arc to an unknown node": (
+        lambda s: edit_csv(s / "arcs.csv", 3, "to", "atlantis"),
+        (),
+        "arcs.csv, line 5 (id=incheon-nampo-sea), column 'to': 'atlantis' is not a known node",
+    ),
+    "commodity without a mass": (
+        lambda s: edit_csv(s / "commodities.csv", 1, "mass_kg_per_unit", ""),
+        (),
+        "commodities.csv, line 3 (id=medical_mask): 'mass_kg_per_unit' is missing; "
+        "expected shipping mass of one unit [kg/unit]",
+    ),
+    "unparseable date": (
+        lambda s: (s / "scenario.yaml").write_text(
+            (s / "scenario.yaml").read_text().replace("2020-04-06", "2020-02-30")
+        ),
+        (),
+        "'start_date': '2020-02-30' is invalid: Input should be a valid date",
+    ),
+    "override of a field that does not exist": (
+        lambda s: None,
+        ("--set", "epidemic.r00=2.5"),
+        "--set epidemic.r00: scenario.yaml has no field 'epidemic.r00'; valid under epidemic: "
+        "r0, latent_days",
+    ),
+    "value of the wrong type": (
+        lambda s: None,
+        ("--set", "horizon_weeks=ten"),
+        "'horizon_weeks': 'ten' is invalid: Input should be a valid integer",
+    ),
+    "unknown column": (
+        lambda s: edit_csv(s / "depots.csv", 0, "colour", "red"),
+        (),
+        "depots.csv: unknown column 'colour'; valid columns: id, name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_exits_2_names_the_problem_and_writes_nothing(case, default_copy, tmp_path):
+    break_it, extra, message = BAD_INPUTS[case]
+    break_it(default_copy)
+    out = tmp_path / "out"
+    result = run_cli("run", str(default_copy), "--out", str(out), *extra)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["korea-2020"]
+
+
+def test_validate_prints_sizes(default_copy):
+    result = run_cli("validate", str(default_copy))
+    assert result.exit_code == 0, result.output
+    assert "13 provinces, population 23,275,627" in result.output
+    assert "8 commodities, 4 depots, 2 crossings, 52 arcs" in result.output
+
+
+def test_validate_lists_every_problem(default_copy):
+    edit_csv(default_copy / "provinces.csv", 0, "population", "-5")
+    edit_csv(default_copy / "provinces.csv", 2, "latitude", "north")
+    result = run_cli("validate", str(default_copy))
+    assert result.exit_code == 2
+    assert "2 problem(s)" in result.output
+    assert "line 4 (id=north_pyongan), 'latitude': 'north' is invalid" in result.output
+
+
+def test_an_output_folder_of_other_files_is_not_replaced(default_copy, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    result = run_cli("run", str(default_copy), "--out", str(out))
+    assert result.exit_code == 2
+    assert "holds files that are not an aidopt result (thesis.tex)" in result.output
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_a_failed_write_keeps_the_previous_result(tmp_path, monkeypatch):
+    """Fault injection: the third file fails; the earlier result must survive untouched."""
+    ds = xr.Dataset(attrs={"summary_json": "{}"})
+    out = tmp_path / "result"
+    out.mkdir()
+    (out / "summary.json").write_text('{"previous": true}')
+
+    def disk_full(ds, path):
+        raise OSError("No space left on device")
+
+    writers = {name: (lambda ds, path: path.write_text("x")) for name in exports.FILES}
+    writers["deliveries.csv"] = disk_full
+    monkeypatch.setattr(exports, "WRITERS", writers)
+    with pytest.raises(OSError, match="No space left"):
+        exports.write_outputs(ds, out)
+    assert [p.name for p in tmp_path.iterdir()] == ["result"]
+    assert [p.name for p in out.iterdir()] == ["summary.json"]
+    assert json.loads((out / "summary.json").read_text()) == {"previous": True}

@@ -1,0 +1,145 @@
+"""Demand, harm weights and the coupling on small inputs with answers known in advance."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import DEFAULT_SCENARIO, arc, commodity, tiny_scenario, write_csv
+
+from models.seir import COMPARTMENTS, D
+from optimiser.cli import main
+from optimiser.coupling import harm_weights, plan_coverage
+from optimiser.demand import weekly_needs
+from optimiser.epidemic import EpidemicSetup, gravity_mixing
+from optimiser.inputs import load_scenario
+
+
+@pytest.fixture(scope="module")
+def setup():
+    scenario = load_scenario(DEFAULT_SCENARIO, ["horizon_weeks=8"])
+    return scenario, EpidemicSetup.from_scenario(scenario)
+
+
+def test_needs_from_a_hand_made_trajectory():
+    """Constant 70 in hospital and 14 isolated; 100 cases a week from E -> I."""
+    n_weeks, days = 2, 14
+    people = np.zeros((len(COMPARTMENTS), 1, days + 1))
+    s, e, q, h = (COMPARTMENTS.index(c) for c in "SEQH")
+    people[s, 0] = 1000 - 100 / 7 * np.arange(days + 1)  # 100 leave S each week ...
+    people[e, 0] = 0.0  # ... and pass straight through E
+    people[q, 0] = 14.0
+    people[h, 0] = 70.0
+    scenario = load_scenario(DEFAULT_SCENARIO)
+    cfg = scenario.config
+    rows = [
+        commodity("kit", per_case=2, per_isolated_patient_day=1, per_hospital_patient_day=0.5,
+                  per_health_worker_day=4),
+        commodity("o2", durable="true", per_occupied_bed=1),
+    ]  # fmt: skip
+    from optimiser.schema import CommodityRow
+
+    needs = weekly_needs(
+        people, tuple(CommodityRow(**r) for r in rows), cfg.epidemic, cfg.staff, n_weeks
+    )
+    workers = cfg.epidemic.health_workers_per_hospital_patient
+    np.testing.assert_allclose(needs.cases, [[100, 100]])
+    np.testing.assert_allclose(needs.hospital_days, [[490, 490]])
+    expected_kits = 2 * 100 + 1 * 14 * 7 + 0.5 * 490 + 4 * 490 * workers
+    np.testing.assert_allclose(needs.quantity[0], [[expected_kits] * 2])
+    np.testing.assert_allclose(needs.quantity[1], [[70, 70]])
+    np.testing.assert_allclose(needs.teams, [[70 / cfg.staff.patients_per_team] * 2])
+
+
+def test_care_gradient_matches_a_finite_difference(setup):
+    scenario, epi = setup
+    shape = (len(scenario.provinces), scenario.n_weeks)
+    testing, care = np.full(shape, 0.3), np.full(shape, 0.4)
+    people = epi.simulate(testing, care)
+    grad_testing, grad_care = epi.harm_gradient(testing, care, people)
+    p, w, step = 0, 5, 1e-3
+    bumped = care.copy()
+    bumped[p, w] += step
+    fd = (people[D, :, -1].sum() - epi.simulate(testing, bumped)[D, :, -1].sum()) / step
+    assert grad_care[p, w] == pytest.approx(fd, rel=1e-3)
+    bumped = testing.copy()
+    bumped[p, w] += 0.02
+    fd = (people[D, :, -1].sum() - epi.simulate(bumped, care)[D, :, -1].sum()) / 0.02
+    assert grad_testing[p, w] == pytest.approx(fd, rel=1e-3)
+    assert (grad_testing >= 0).all() and (grad_care >= 0).all()
+
+
+def test_harm_weights_turn_a_coverage_gradient_into_deaths_per_unit(setup):
+    scenario, _ = setup
+    k = scenario.commodity_ids.index("oxygen_concentrator")
+    need = np.ones((len(scenario.commodities), 1, 1)) * 200.0
+    harm, team_harm = harm_weights(
+        need, np.array([[4.0]]), np.array([[10.0]]), np.array([[50.0]]),
+        scenario.commodities, scenario.config.staff,
+    )  # fmt: skip
+    # Oxygen holds 0.3 of the care lever: 200 units give +0.3 coverage, worth 15 deaths.
+    assert harm[k, 0, 0] == pytest.approx(0.3 * 50.0 / 200.0)
+    assert team_harm[0, 0] == pytest.approx(0.3 * 50.0 / 4.0)
+
+
+def test_plan_coverage_weights_each_commodity_by_its_share(setup):
+    scenario, _ = setup
+    from optimiser.allocation import Plan
+
+    n_k = len(scenario.commodities)
+    need = np.full((n_k, 1, 1), 10.0)
+    unmet = np.zeros((n_k, 1, 1))
+    unmet[scenario.commodity_ids.index("pcr_test")] = 10.0  # pcr_test: share 0.6 of testing
+    z = np.zeros(1)
+    plan = Plan("optimal", 0.0, z, z, z, unmet, z, z, np.full((1, 1), 2.0), z, z, 0.0)
+    testing, care = plan_coverage(plan, need, np.full((1, 1), 4.0), scenario.commodities,
+                                  scenario.config.staff)  # fmt: skip
+    assert testing[0, 0] == pytest.approx(0.4)
+    assert care[0, 0] == pytest.approx(1.0 - 0.3 * 0.5)  # half the teams missing
+
+
+def test_gravity_mixing_is_row_stochastic_and_prefers_near_large_provinces():
+    pop = np.array([1e6, 1e6, 4e6])
+    lat, lon = np.array([39.0, 39.1, 41.0]), np.array([126.0, 126.0, 126.0])
+    m = gravity_mixing(pop, lat, lon, 0.05, 2.0)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.diag(m), 0.95)
+    assert m[0, 1] > m[0, 2]  # 11 km away beats 4x the population 220 km away
+
+
+def test_planners_own_needs_skip_the_epidemic(tmp_path):
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x", "y"), depots=("a",), horizon_weeks=2,
+        arcs=[arc("a-x", "a", "x"), arc("a-y", "a", "y")],
+        supply=[dict(depot="a", commodity="kit", units_per_week=100, source="t")],
+    )  # fmt: skip
+    write_csv(folder / "needs.csv", [
+        dict(week=0, province="x", commodity="kit", quantity=60),
+        dict(week=0, province="y", commodity="kit", quantity=60),
+        dict(week=1, province="y", commodity="kit", quantity=30),
+    ])  # fmt: skip
+    text = (folder / "scenario.yaml").read_text()
+    (folder / "scenario.yaml").write_text(
+        text.replace("sanctions.yaml", "sanctions.yaml\n  needs: needs.csv")
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["deaths_no_aid"] is None and summary["deaths_with_plan"] is None
+    assert summary["epidemic"].startswith("not computed")
+    # 100 kits in week 0 for 120 needed, 30 needed and met in week 1: (100 + 30) / 150.
+    assert summary["fill_rate"]["kit"] == pytest.approx(130 / 150)
+
+
+def test_planners_needs_refuse_closed_loop(tmp_path):
+    folder = tiny_scenario(tmp_path / "s")
+    write_csv(folder / "needs.csv", [dict(week=0, province="x", commodity="kit", quantity=1)])
+    text = (folder / "scenario.yaml").read_text()
+    text = text.replace("sanctions.yaml", "sanctions.yaml\n  needs: needs.csv")
+    (folder / "scenario.yaml").write_text(text.replace("mode: one-way", "mode: closed-loop"))
+    result = CliRunner().invoke(main, ["validate", str(folder)])
+    assert result.exit_code == 2
+    assert "'closed-loop' needs the epidemic model" in result.output
