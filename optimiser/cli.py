@@ -75,7 +75,9 @@ def run(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
 def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
     lines = []
     coupling = summary["coupling"]
-    state = "converged" if coupling["converged"] else "did NOT converge"
+    state = (
+        f"converged on {coupling['converged_on']}" if coupling["converged"] else "did NOT converge"
+    )
     lines.append(
         f"{summary['scenario']}: {summary['status']} plan; {coupling['mode']} coupling {state} "
         f"after {coupling['iterations']} iteration(s)"
@@ -137,6 +139,95 @@ def validate(scenario: Path, overrides: tuple[str, ...]) -> None:
     )
     needs = f"{len(scn.needs)} rows of {cfg.tables.needs}" if scn.needs else "the SEIR model"
     click.echo(f"  needs from: {needs}")
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option(
+    "--observed",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="CSV with date,region,new_cases[,days]; region is a province id or national",
+)
+@click.option(
+    "--fit",
+    "fit_names",
+    metavar="NAMES",
+    help="parameters to fit, comma-separated: r0,reduction,reporting,seed "
+    "[scenario's calibration.fit]",
+)
+@click.option(
+    "--per-province",
+    metavar="NAMES",
+    help="parameters fitted per province (province data only) "
+    "[seed,reporting for province data; 'none' to share all]",
+)
+@click.option(
+    "--until",
+    "until",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="fit only rows up to this date; later rows are a held-out check",
+)
+@click.option(
+    "--forecast-days",
+    type=click.IntRange(0, 3650),
+    default=0,
+    show_default=True,
+    help="days to forecast past the last observed date",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="output folder [results/<name>-calibration/]"
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a scenario.yaml field (repeatable)",
+)
+def calibrate(scenario, observed, fit_names, per_province, until, forecast_days, out, overrides):
+    """Fit SCENARIO's epidemic model to reported cases in OBSERVED."""
+    from optimiser.calibrate import Calibrator, read_observed, write_calibration
+    from optimiser.exports import check_output_folder
+
+    scn = _load(scenario, overrides)
+    out = out or Path("results") / f"{scn.config.name}-calibration"
+    try:
+        check_output_folder(out)
+        obs = read_observed(observed, scn)
+        per = _names(per_province)
+        if per is None:
+            per = () if obs.national else ("seed", "reporting")
+        cal = Calibrator(scn, obs, _names(fit_names), per, until and until.date(), forecast_days)
+    except (ScenarioError, OutputError) as exc:
+        _fail(getattr(exc, "problems", [str(exc)]), INVALID_INPUT)
+    result = cal.fit()
+    files = write_calibration(result, cal, out)
+    click.echo(
+        f"{scn.config.name}: fitted {len(result.parameters)} parameter(s) to "
+        f"{result.n_points} points of {observed} in {result.timings_s['total']:.1f} s; "
+        f"converged: {result.converged}"
+    )
+    for p, v, lo, hi in zip(
+        result.parameters, result.values, result.lower_95, result.upper_95, strict=True
+    ):
+        click.echo(f"  {p.name:<28} {v:12.4g}   95% [{lo:.4g}, {hi:.4g}]")
+    click.echo(f"  R2 {result.r2:.3f}, RMSE {result.rmse:.2f} (sqrt scale)")
+    if result.heldout:
+        h = result.heldout
+        click.echo(
+            f"  held out {h['from']}..{h['to']} ({h['rows']} rows): RMSE "
+            f"{h['rmse_sqrt']:.2f} (sqrt scale), total {h['forecast_total']:,.0f} "
+            f"forecast vs {h['observed_total']:,.0f} observed "
+            f"({h['total_error_pct']:+.1f}%)"
+        )
+    click.echo(f"  wrote {out}/: {' '.join(f.name for f in files)}")
 
 
 if __name__ == "__main__":

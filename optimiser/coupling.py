@@ -56,6 +56,7 @@ class Outcome:
     people_with_plan: np.ndarray | None
     history: list[Iteration]
     converged: bool
+    converged_on: str | None  # "coverage", "deaths", "one-way", or None
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -136,6 +137,17 @@ def _table_needs(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     return need, team_need
 
 
+def _converged(history: list[Iteration], coupling) -> str | None:
+    """Which stopping rule the latest iteration meets, if any."""
+    if history[-1].change < coupling.tolerance:
+        return "coverage"
+    if coupling.deaths_tolerance is not None and len(history) > 1:
+        before, now = history[-2].deaths, history[-1].deaths
+        if abs(now - before) <= coupling.deaths_tolerance * max(abs(before), 1.0):
+            return "deaths"
+    return None
+
+
 def total_deaths(people: np.ndarray) -> float:
     return float(people[D, :, -1].sum())
 
@@ -167,23 +179,12 @@ def run(scenario: Scenario) -> Outcome:
         testing, care = plan_coverage(plan, need, team_need, scenario.commodities, cfg.staff)
         clock["total"] = time.perf_counter() - start
         return Outcome(
-            scenario,
-            net,
-            lp,
-            plan,
-            None,
-            need,
-            team_need,
-            harm,
-            team_harm,
-            testing,
-            care,
-            None,
-            None,
-            [Iteration(float("nan"), plan.objective, 0.0)],
-            True,
-            clock,
-        )
+            scenario=scenario, network=net, lp=lp, plan=plan, needs=None, need=need,
+            team_need=team_need, harm=harm, team_harm=team_harm, testing_coverage=testing,
+            care_coverage=care, people_no_aid=None, people_with_plan=None,
+            history=[Iteration(float("nan"), plan.objective, 0.0)], converged=True,
+            converged_on="one-way", timings_s=clock,
+        )  # fmt: skip
 
     epidemic = EpidemicSetup.from_scenario(scenario)
     shape = (len(scenario.provinces), scenario.n_weeks)
@@ -199,6 +200,7 @@ def run(scenario: Scenario) -> Outcome:
     history: list[Iteration] = []
     iterations = 1 if cfg.coupling.mode == "one-way" else cfg.coupling.max_iterations
     converged = cfg.coupling.mode == "one-way"
+    converged_on = "one-way" if converged else None
     for i in range(iterations):
         if i > 0:
             people = simulate(testing, care)
@@ -220,10 +222,11 @@ def run(scenario: Scenario) -> Outcome:
         )
         change = float(max(np.abs(new_testing - testing).max(), np.abs(new_care - care).max()))
         history.append(Iteration(total_deaths(people), plan.objective, change))
-        if cfg.coupling.mode == "closed-loop" and change < cfg.coupling.tolerance:
-            converged = True
-            testing, care = new_testing, new_care
-            break
+        if cfg.coupling.mode == "closed-loop":
+            converged_on = _converged(history, cfg.coupling)
+            if converged_on:
+                converged = True
+                break
         damping = 1.0 if cfg.coupling.mode == "one-way" else cfg.coupling.damping
         testing = testing + damping * (new_testing - testing)
         care = care + damping * (new_care - care)
@@ -233,20 +236,8 @@ def run(scenario: Scenario) -> Outcome:
     people_with_plan = simulate(testing, care)
     clock["total"] = time.perf_counter() - start
     return Outcome(
-        scenario,
-        net,
-        lp,
-        plan,
-        needs,
-        needs.quantity,
-        needs.teams,
-        harm,
-        team_harm,
-        testing,
-        care,
-        people_no_aid,
-        people_with_plan,
-        history,
-        converged,
-        clock,
-    )
+        scenario=scenario, network=net, lp=lp, plan=plan, needs=needs, need=needs.quantity,
+        team_need=needs.teams, harm=harm, team_harm=team_harm, testing_coverage=testing,
+        care_coverage=care, people_no_aid=people_no_aid, people_with_plan=people_with_plan,
+        history=history, converged=converged, converged_on=converged_on, timings_s=clock,
+    )  # fmt: skip

@@ -94,10 +94,13 @@ class EpidemicSetup:
             detection_base_per_day=epi.detection_base_per_day,
             detection_max_per_day=epi.detection_max_per_day,
         )
+        seeds = epi.initial_infections or {}
         return cls(
             params=params,
             population=population,
-            initial_exposed=np.array([p.initial_infections for p in scenario.provinces]),
+            initial_exposed=np.array(
+                [seeds.get(p.id, p.initial_infections) for p in scenario.provinces]
+            ),
             mixing=mixing,
             contact_factor=np.repeat(factor[:, None], len(population), axis=1),
             n_weeks=scenario.n_weeks,

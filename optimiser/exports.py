@@ -7,6 +7,7 @@ result with a broken one.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -122,28 +123,34 @@ WRITERS: dict[str, Callable[[xr.Dataset, Path], None]] = {
 }
 
 
+RESULT_MARKERS = {"summary.json", "fit.json"}
+"""A folder holding one of these is an earlier aidopt result and may be replaced."""
+
+
 def check_output_folder(out_dir: Path) -> None:
     """Refuse to replace a folder that is not an earlier aidopt result (or empty)."""
     if out_dir.exists():
         if not out_dir.is_dir():
             raise OutputError(f"--out {out_dir}: exists and is not a folder")
         contents = {p.name for p in out_dir.iterdir()}
-        if contents and "summary.json" not in contents:
+        if contents and not contents & RESULT_MARKERS:
             raise OutputError(
                 f"--out {out_dir}: holds files that are not an aidopt result "
                 f"({', '.join(sorted(contents)[:5])}); choose an empty or new folder"
             )
 
 
-def write_outputs(ds: xr.Dataset, out_dir: Path) -> list[Path]:
-    """Write every export into `out_dir` atomically; returns the files written."""
+def write_atomically(out_dir: Path, writers: dict[str, Callable[[Path], None]]) -> list[Path]:
+    """Call each writer on a path in a staging folder, then move the folder into place.
+
+    A failure removes the staging folder and leaves any earlier `out_dir` as it was."""
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
-        for name in FILES:
-            WRITERS[name](ds, staging / name)
+        for name, write in writers.items():
+            write(staging / name)
         os.chmod(staging, 0o755)
         if out_dir.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
@@ -155,4 +162,9 @@ def write_outputs(ds: xr.Dataset, out_dir: Path) -> list[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return [out_dir / name for name in FILES]
+    return [out_dir / name for name in writers]
+
+
+def write_outputs(ds: xr.Dataset, out_dir: Path) -> list[Path]:
+    """Write every export of a plan into `out_dir` atomically; returns the files written."""
+    return write_atomically(out_dir, {name: functools.partial(WRITERS[name], ds) for name in FILES})

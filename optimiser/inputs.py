@@ -257,6 +257,46 @@ def apply_override(raw: dict, assignment: str) -> None:
         node = child
 
 
+def expand_overrides(overrides: Sequence[str]) -> list[str]:
+    """Replace each `@FILE` by one KEY=VALUE per field the YAML file sets (nested sections
+    become dotted keys), so a saved set of overrides is applied like typed ones."""
+    expanded = []
+    for item in overrides:
+        if not item.startswith("@"):
+            expanded.append(item)
+            continue
+        path = Path(item[1:])
+        problems: list[str] = []
+        data = _read_yaml(path, problems)
+        if data is None:
+            raise ScenarioError([f"--set {item}: " + "; ".join(problems)])
+        expanded += [f"{key}={value}" for key, value in _leaves(data, ScenarioConfig, "")]
+    return expanded
+
+
+def _leaves(data: dict, model: type[BaseModel], prefix: str):
+    """(dotted key, YAML text) for every value, descending into sub-models only."""
+    fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+    for key, value in data.items():
+        sub = _submodel(fields[key].annotation) if key in fields else None
+        if (
+            isinstance(value, dict)
+            and isinstance(sub, type)
+            and not _is_mapping_field(fields[key].annotation)
+        ):
+            yield from _leaves(value, sub, f"{prefix}{key}.")
+        else:
+            text = yaml.safe_dump(value, default_flow_style=True, width=10**9).strip()
+            yield f"{prefix}{key}", text.removesuffix("...").strip()
+
+
+def _is_mapping_field(annotation: object) -> bool:
+    """True for dict-typed fields, whose keys are data, not sub-fields."""
+    if typing.get_origin(annotation) is dict:
+        return True
+    return any(_is_mapping_field(a) for a in typing.get_args(annotation))
+
+
 # --- cross-table checks ----------------------------------------------------------------------
 
 
@@ -365,6 +405,27 @@ def check_sanctions(scn: dict, config: ScenarioConfig, files: dict[str, Path]) -
     return problems
 
 
+def check_epidemic(scn: dict, config: ScenarioConfig) -> list[str]:
+    provinces = {p.id for p in scn["provinces"]}
+    problems = [
+        f"scenario.yaml, epidemic.initial_infections: {_unknown('province', p, provinces)}"
+        for p in (config.epidemic.initial_infections or {})
+        if p not in provinces
+    ]
+    problems += [
+        f"scenario.yaml, epidemic.initial_infections.{p}: {v} is invalid; valid: persons >= 0"
+        for p, v in (config.epidemic.initial_infections or {}).items()
+        if v < 0
+    ]
+    for name, (low, high) in config.calibration.bounds.items():
+        if not 0 <= low < high:
+            problems.append(
+                f"scenario.yaml, calibration.bounds.{name}: [{low}, {high}] is invalid; "
+                f"valid: 0 <= lower < upper"
+            )
+    return problems
+
+
 def check_staff(scn: dict, config: ScenarioConfig) -> list[str]:
     depots = {d.id for d in scn["depots"]}
     return [
@@ -458,6 +519,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     raw = _read_yaml(scenario_file, problems)
     if raw is None:
         raise ScenarioError(problems)
+    overrides = expand_overrides(overrides)
     for assignment in overrides:
         apply_override(raw, assignment)
     where = str(scenario_file) + (f" (with --set {' '.join(overrides)})" if overrides else "")
@@ -482,6 +544,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     problems += check_lever_shares(scn, config, files["commodities"])
     problems += check_sanctions(scn, config, files)
     problems += check_staff(scn, config)
+    problems += check_epidemic(scn, config)
 
     province_ids = [p.id for p in scn["provinces"]]
     mobility = needs = None

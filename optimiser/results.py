@@ -187,6 +187,9 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
             "mode": cfg.coupling.mode,
             "iterations": len(outcome.history),
             "converged": outcome.converged,
+            "converged_on": outcome.converged_on,
+            "tolerance": cfg.coupling.tolerance,
+            "deaths_tolerance": cfg.coupling.deaths_tolerance,
             "history": [vars(h) for h in outcome.history],
         },
         "lp": {
@@ -199,7 +202,7 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
     }
     attrs = {
         "title": f"aidopt plan for scenario {cfg.name}",
-        "summary_json": json.dumps(_plain(summary), allow_nan=False),
+        "summary_json": json.dumps(plain(summary), allow_nan=False),
         **{f"provenance_{k}": v for k, v in summary["provenance"].items()},
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
@@ -210,12 +213,12 @@ def summary_of(ds: xr.Dataset) -> dict:
     return json.loads(ds.attrs["summary_json"])
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     """JSON-ready copy: numpy scalars as Python numbers, NaN as null."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):

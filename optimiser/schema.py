@@ -72,6 +72,9 @@ class Epidemic(Frozen):
         "list", "contact-reduction schedule (lockdown), in date order", default=()
     )
     mobility: Mobility = F("-", "gravity-model mixing between provinces")
+    initial_infections: dict[Identifier, float] | None = F(
+        "persons", "seed infections per province; replaces provinces.csv's column", default=None
+    )
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Epidemic:
@@ -112,6 +115,11 @@ class Coupling(Frozen):
     max_iterations: int = F("iterations", "closed-loop iteration limit", ge=1, le=200)
     tolerance: float = F("1", "stop when coverage changes less than this", gt=0.0)
     damping: float = F("1", "share of the new coverage taken each iteration", gt=0.0, le=1.0)
+    deaths_tolerance: float | None = F(
+        "1", "also stop when deaths change by less than this share between iterations "
+        "(for scenarios where scarce supplies make equally good plans trade places)",
+        default=None, gt=0,
+    )  # fmt: skip
 
 
 class Solver(Frozen):
@@ -120,6 +128,30 @@ class Solver(Frozen):
     )
     ipm_above_columns: int = F("columns", "auto switches to interior point above", default=50_000)
     time_limit_s: float | None = F("s", "HiGHS time limit per solve", default=None, gt=0)
+
+
+FITTABLE = ("r0", "reduction", "reporting", "seed")
+"""Parameters `aidopt calibrate` can fit: R0, the contact reduction from the lockdown date,
+the share of symptomatic onsets reported, and the seed (infections at start_date)."""
+
+
+class Calibration(Frozen):
+    lockdown_date: dt.date | None = F(
+        "date", "the fitted contact reduction applies from this day", default=None
+    )
+    report_delay_days: int = F("d", "days from onset to report", default=0, ge=0, le=30)
+    reporting: float = F(
+        "1", "share of onsets reported, when it is not fitted", default=1.0, gt=0, le=1
+    )
+    fit: tuple[Literal["r0", "reduction", "reporting", "seed"], ...] = F(
+        "names", "parameters to fit by default", default=FITTABLE
+    )
+    starts: int = F("starts", "multi-start points for the fit", default=8, ge=1, le=64)
+    bounds: dict[Literal["r0", "reduction", "reporting", "seed"], tuple[float, float]] = F(
+        "natural units", "search bounds per parameter",
+        default={"r0": (0.8, 20.0), "reduction": (0.0, 0.95), "reporting": (0.001, 1.0),
+                 "seed": (1.0, 1.0e6)},
+    )  # fmt: skip
 
 
 class ScenarioConfig(Frozen):
@@ -136,6 +168,7 @@ class ScenarioConfig(Frozen):
     objective: Objective = F("-", "objective weights")
     coupling: Coupling = F("-", "how the epidemic and the LP are coupled")
     solver: Solver = F("-", "HiGHS settings", default=Solver())
+    calibration: Calibration = F("-", "how `aidopt calibrate` fits", default=Calibration())
 
 
 # --- sanctions.yaml --------------------------------------------------------------------------
