@@ -1,0 +1,202 @@
+"""Calibration: recovering known parameters, gaps, bad observed files, and the 2022 data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT, tiny_scenario
+
+from optimiser.calibrate import Calibrator, read_observed
+from optimiser.cli import main
+from optimiser.inputs import ScenarioError, load_scenario
+
+DPRK_2022 = ROOT / "inputs" / "dprk-2022"
+TRUTH = {"r0": 3.0, "reduction": 0.55, "reporting": 0.3, "seed": 400.0}
+CALIBRATION = {"lockdown_date": "2020-05-18", "report_delay_days": 1, "starts": 8}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A two-province scenario, and national reports simulated from TRUTH with Poisson noise."""
+    folder = tiny_scenario(
+        tmp_path_factory.mktemp("synthetic") / "s", horizon_weeks=20, calibration=CALIBRATION
+    )
+    scenario = load_scenario(folder)
+    dates = pd.date_range("2020-04-20", "2020-07-31").strftime("%Y-%m-%d")
+    table = pd.DataFrame({"date": dates, "region": "national", "new_cases": 1})
+    table.to_csv(folder / "template.csv", index=False)
+    cal = Calibrator(scenario, read_observed(folder / "template.csv", scenario))
+    x = np.array([p.to_search(TRUTH[p.kind]) for p in cal.parameters])
+    expected = cal.predict(x[None])[0]
+    rng = np.random.default_rng(2022)
+    table["new_cases"] = rng.poisson(expected)
+    table.to_csv(folder / "observed.csv", index=False)
+    return folder, scenario, table
+
+
+def fit(folder: Path, scenario, observed: str):
+    return Calibrator(scenario, read_observed(folder / observed, scenario)).fit()
+
+
+def test_fit_recovers_known_parameters(synthetic):
+    folder, scenario, _ = synthetic
+    result = fit(folder, scenario, "observed.csv")
+    values = {p.name: v for p, v in zip(result.parameters, result.values, strict=True)}
+    assert result.converged
+    assert values["r0"] == pytest.approx(TRUTH["r0"], rel=0.10)
+    assert values["reporting"] == pytest.approx(TRUTH["reporting"], rel=0.10)
+    assert values["reduction"] == pytest.approx(TRUTH["reduction"], rel=0.10)
+    for p, low, high in zip(result.parameters, result.lower_95, result.upper_95, strict=True):
+        assert low <= TRUTH[p.kind] <= high, (p.name, low, high)
+    assert result.r2 > 0.99
+
+
+def test_missing_days_are_skipped_not_read_as_zero(synthetic):
+    folder, scenario, table = synthetic
+    full = fit(folder, scenario, "observed.csv")
+    gappy = table.copy().astype({"new_cases": object})
+    gone = np.random.default_rng(7).choice(len(gappy), size=len(gappy) // 3, replace=False)
+    gappy.loc[gone, "new_cases"] = ""
+    gappy.to_csv(folder / "gappy.csv", index=False)
+    observed = read_observed(folder / "gappy.csv", scenario)
+    assert np.isnan(observed.counts).sum() == len(gone)
+    result = fit(folder, scenario, "gappy.csv")
+    assert result.n_points == len(table) - len(gone)
+    # Same answer within the full fit's own 95% intervals, and R0 and reporting within 5%.
+    assert np.all((full.lower_95 <= result.values) & (result.values <= full.upper_95))
+    np.testing.assert_allclose(result.values[:3], full.values[:3], rtol=0.05)
+    # Read as zeros instead, the same gaps drag the fit outside those intervals.
+    zeros = table.copy()
+    zeros.loc[gone, "new_cases"] = 0
+    zeros.to_csv(folder / "zeros.csv", index=False)
+    wrong = fit(folder, scenario, "zeros.csv")
+    assert np.any((wrong.values < full.lower_95) | (wrong.values > full.upper_95))
+
+
+def test_batched_jacobian_matches_column_by_column(synthetic):
+    """Separate runs take their own steps, so their differences carry integration noise of
+    about rtol / step = 1e-6 / 1e-4; the stacked runs share steps. Agreement to 1e-3."""
+    folder, scenario, _ = synthetic
+    cal = Calibrator(scenario, read_observed(folder / "observed.csv", scenario))
+    x = np.array([p.to_search(TRUTH[p.kind]) * 1.01 for p in cal.parameters])
+    jac = cal.jacobian(x)
+    base = cal.residuals(x)
+    for j in range(x.size):
+        step = np.zeros_like(x)
+        step[j] = 1e-4
+        np.testing.assert_allclose(jac[:, j], (cal.residuals(x + step) - base) / 1e-4,
+                                   rtol=1e-3, atol=1e-3)  # fmt: skip
+
+
+BAD_OBSERVED = {
+    "unknown region": ("2020-05-01,atlantis,5", "line 3, column 'region': 'atlantis' is not a "
+                       "province of the scenario or 'national'"),
+    "negative count": ("2020-05-01,x,-3", "line 3, column 'new_cases': '-3' is invalid; valid: "
+                       "a whole number >= 0"),
+    "non-integer count": ("2020-05-01,x,2.5", "line 3, column 'new_cases': '2.5' is invalid"),
+    "unparseable date": ("2020-05-32,x,4", "line 3, column 'date': '2020-05-32' is not a date"),
+    "duplicated row": ("2020-04-30,x,4", "line 3: (2020-04-30, x) repeats line 2"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_OBSERVED))
+def test_bad_observed_file_exits_2_naming_the_problem(case, synthetic, tmp_path):
+    folder, _, _ = synthetic
+    row, message = BAD_OBSERVED[case]
+    path = tmp_path / "bad.csv"
+    path.write_text(f"date,region,new_cases\n2020-04-30,x,7\n{row}\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["calibrate", str(folder), "--observed", str(path), "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert f"{path}, {message}" in result.output
+    assert not out.exists()
+
+
+def test_no_usable_rows_exits_2(synthetic, tmp_path):
+    folder, _, _ = synthetic
+    path = tmp_path / "empty.csv"
+    path.write_text("date,region,new_cases\n2020-04-30,x,\n2020-05-01,x,\n")
+    result = CliRunner().invoke(main, ["calibrate", str(folder), "--observed", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: no usable rows" in result.output
+
+
+def test_per_province_needs_province_rows(synthetic):
+    folder, scenario, _ = synthetic
+    with pytest.raises(ScenarioError, match="per-province parameters need province rows"):
+        Calibrator(scenario, read_observed(folder / "observed.csv", scenario),
+                   per_province=("seed",))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def national_2022(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cal") / "national"
+    result = CliRunner().invoke(main, [
+        "calibrate", str(DPRK_2022), "--observed", str(DPRK_2022 / "observed-national.csv"),
+        "--forecast-days", "14", "--out", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.slow
+def test_national_2022_fit_reaches_r2_of_0_8(national_2022):
+    fit_json = json.loads((national_2022 / "fit.json").read_text())
+    assert {p.name for p in national_2022.iterdir()} == {
+        "fit.json", "fit.csv", "fit.png", "scenario-overrides.yaml",
+    }  # fmt: skip
+    assert fit_json["r2"] >= 0.8
+    assert fit_json["converged"] is True
+    assert fit_json["n_points"] == 91
+    for name in ("r0", "reduction", "reporting", "seed"):
+        p = fit_json["parameters"][name]
+        assert p["lower_95"] <= p["value"] <= p["upper_95"]
+    table = pd.read_csv(national_2022 / "fit.csv")
+    assert table["date"].max() == "2022-08-23"  # 10 Aug's count is dated 9 Aug, + 14 days
+    assert table["observed"].isna().sum() == 14
+
+
+@pytest.mark.slow
+def test_fitted_overrides_feed_a_run(national_2022):
+    fit_json = json.loads((national_2022 / "fit.json").read_text())
+    scenario = load_scenario(DPRK_2022, [f"@{national_2022 / 'scenario-overrides.yaml'}"])
+    epi = scenario.config.epidemic
+    assert epi.r0 == pytest.approx(fit_json["parameters"]["r0"]["value"], rel=1e-3)
+    assert epi.contact_reduction[-1].reduction == pytest.approx(
+        fit_json["parameters"]["reduction"]["value"], rel=1e-3
+    )
+    seed = sum(epi.initial_infections.values())
+    assert seed == pytest.approx(fit_json["parameters"]["seed"]["value"], rel=1e-3)
+
+
+@pytest.mark.slow
+def test_provincial_2022_fit_runs_per_province(tmp_path):
+    out = tmp_path / "provinces"
+    result = CliRunner().invoke(main, [
+        "calibrate", str(DPRK_2022), "--observed", str(DPRK_2022 / "observed-provinces.csv"),
+        "--out", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fit_json = json.loads((out / "fit.json").read_text())
+    assert "seed[pyongyang]" in fit_json["parameters"]
+    assert "reporting[rason]" in fit_json["parameters"]
+    # 949 rows, 260 of them missing broadcasts: never counted as zeros.
+    assert fit_json["n_points"] == 949 - 260
+    assert fit_json["r2"] >= 0.8
+
+
+@pytest.mark.slow
+def test_dprk_2022_scenario_runs(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", str(DPRK_2022), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["coupling"]["converged"] is True
+    assert summary["deaths_with_plan"] < summary["deaths_no_aid"]
