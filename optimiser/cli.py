@@ -33,6 +33,16 @@ def _load(scenario: Path, overrides: tuple[str, ...]) -> Scenario:
         raise  # unreachable: _fail exits
 
 
+overrides_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a scenario.yaml field, e.g. --set epidemic.r0=2.5, or every field of a "
+    "YAML file with --set @FILE (repeatable)",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aidopt")
 def main() -> None:
@@ -44,13 +54,7 @@ def main() -> None:
     "scenario", type=click.Path(path_type=Path), default=DEFAULT_SCENARIO, required=False
 )
 @click.option("--out", type=click.Path(path_type=Path), help="output folder [results/<name>/]")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="override a scenario.yaml field, e.g. --set epidemic.r0=2.5 (repeatable)",
-)
+@overrides_option
 def run(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
     """Plan for SCENARIO (a scenario folder) and write the plan and its summary."""
     from optimiser.coupling import run as run_coupling
@@ -107,13 +111,7 @@ def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
 
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="override a scenario.yaml field (repeatable)",
-)
+@overrides_option
 def validate(scenario: Path, overrides: tuple[str, ...]) -> None:
     """Check SCENARIO's inputs and print their sizes, or every problem found."""
     from optimiser.allocation import lp_index
@@ -184,13 +182,7 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 @click.option(
     "--out", type=click.Path(path_type=Path), help="output folder [results/<name>-calibration/]"
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="override a scenario.yaml field (repeatable)",
-)
+@overrides_option
 def calibrate(scenario, observed, fit_names, per_province, until, forecast_days, out, overrides):
     """Fit SCENARIO's epidemic model to reported cases in OBSERVED."""
     from optimiser.calibrate import Calibrator, read_observed, write_calibration

@@ -77,6 +77,24 @@ def test_resolve_after_a_need_change_equals_a_fresh_build(tmp_path):
     np.testing.assert_allclose(resolved.unmet.sum(), fresh.unmet.sum(), rtol=1e-9)
 
 
+def test_resolve_after_a_capacity_change_equals_a_fresh_build(tmp_path):
+    arcs = [arc("a-x", "a", "x", capacity_t_per_week=0.05), arc("b-y", "b", "y"),
+            arc("a-y", "a", "y", capacity_t_per_week=0.02)]  # fmt: skip
+    need = np.full((1, 2, 2), 90.0)
+    harm = np.array([[[2.0, 1.5], [1.0, 0.5]]])
+    _, net, lp, before = solve(tiny_scenario(tmp_path / "s", horizon_weeks=2, arcs=arcs),
+                               need, harm)  # fmt: skip
+    capacity = np.array([[a["capacity_t_per_week"]] * 2 for a in arcs], dtype=float)
+    capacity[0] = 0.08
+    lp.update(capacity_t_per_week=capacity)
+    resolved = lp.solve()
+    arcs[0]["capacity_t_per_week"] = 0.08
+    _, _, _, fresh = solve(tiny_scenario(tmp_path / "t", horizon_weeks=2, arcs=arcs), need, harm)
+    assert resolved.objective < before.objective
+    assert resolved.objective == pytest.approx(fresh.objective, rel=1e-9)
+    np.testing.assert_allclose(resolved.shipments, fresh.shipments, atol=1e-9)
+
+
 def test_transit_delays_arrivals_exactly(tmp_path):
     """Two weeks in transit: nothing arrives in weeks 0-1, and nothing may leave in weeks
     2-3 because it would arrive after the horizon."""
