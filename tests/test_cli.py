@@ -201,3 +201,12 @@ def test_a_failed_write_keeps_the_previous_result(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["result"]
     assert [p.name for p in out.iterdir()] == ["summary.json"]
     assert json.loads((out / "summary.json").read_text()) == {"previous": True}
+
+
+def test_a_solver_failure_exits_1_and_writes_nothing(default_copy, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("run", str(default_copy), "--out", str(out),
+                     "--set", "solver.time_limit_s=1e-9")  # fmt: skip
+    assert result.exit_code == 1
+    assert "HiGHS did not find an optimal plan: maxTimeLimit" in result.output
+    assert not out.exists()

@@ -14,7 +14,7 @@ from optimiser.cli import main
 from optimiser.coupling import harm_weights, plan_coverage
 from optimiser.demand import weekly_needs
 from optimiser.epidemic import EpidemicSetup, gravity_mixing
-from optimiser.inputs import load_scenario
+from optimiser.inputs import ScenarioError, load_scenario
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +143,21 @@ def test_planners_needs_refuse_closed_loop(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(folder)])
     assert result.exit_code == 2
     assert "'closed-loop' needs the epidemic model" in result.output
+
+
+def test_a_mobility_matrix_replaces_the_gravity_model(default_copy):
+    ids = load_scenario(default_copy).province_ids
+    rows = [{"from": p, **{q: float(p == q) for q in ids}} for p in ids]
+    write_csv(default_copy / "mobility.csv", rows)
+    text = (default_copy / "scenario.yaml").read_text()
+    text = text.replace(
+        "  sanctions: sanctions.yaml", "  sanctions: sanctions.yaml\n  mobility: mobility.csv"
+    )
+    (default_copy / "scenario.yaml").write_text(text)
+    epi = EpidemicSetup.from_scenario(load_scenario(default_copy))
+    np.testing.assert_array_equal(epi.mixing, np.eye(len(ids)))
+    rows[1]["pyongyang"] = 0.5
+    write_csv(default_copy / "mobility.csv", rows)
+    with pytest.raises(ScenarioError, match=r"mobility.csv, line 3 \(south_pyongan\): shares "
+                       r"must be >= 0 and add to 1, got sum 1.5"):  # fmt: skip
+        load_scenario(default_copy)
