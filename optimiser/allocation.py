@@ -10,14 +10,16 @@ Decision variables exist only where the network masks allow a flow:
     dispatch[d, w]    teams leaving origin depot d
     deploy[p, w]      teams starting a deployment of `deployment_weeks` in province p
     team_unmet[p, w]  teams needed but not present
+    exempt_ship[e, k, a, w]  the part of a barred flow crossing under exemption e
 
 Objective (deaths): minimise sum(harm * unmet) + sum(team_harm * team_unmet)
 + (procurement + transport cost) / usd_per_death_averted. `harm` is deaths caused by one unit
 of shortfall, taken from the epidemic model (see `coupling.harm_weights`).
 
-The model is built once. Needs, harm weights, capacities, availability, quotas and the budget are
-mutable parameters: `update()` changes them and `solve()` re-solves the same HiGHS instance,
-warm-started, through Pyomo's persistent interface, without rebuilding anything.
+The model is built once. Needs, harm weights, capacities, availability, quotas, teams per week
+and the budget are mutable parameters: `update()` changes them (setting the Pyomo parameters
+directly does not reach HiGHS after the first solve) and `solve()` re-solves the same HiGHS
+instance, warm-started, without rebuilding anything.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class LPIndex:
     deploy: list[tuple[int, int]]
     team_need: list[tuple[int, int]]
     capacity: list[tuple[int, int]]
+    exempt: list[tuple[int, int, int, int]]
+    """(exemption, commodity, arc, week) for barred flows an exemption lets through"""
 
 
 def lp_index(scenario: Scenario, net: Network) -> LPIndex:
@@ -101,7 +105,15 @@ def lp_index(scenario: Scenario, net: Network) -> LPIndex:
     deploy = [(int(p), int(w)) for p, w in np.argwhere(net.team_arrives[:n_p])]
     team_need = [(p, w) for p in range(n_p) for w in range(scenario.n_weeks)]
     capacity = sorted({(a, w) for _, a, w in ship})
-    return LPIndex(ship, procure, stock, unmet, team_ship, dispatch, deploy, team_need, capacity)
+    exempt = [
+        (int(e), k, a, w)
+        for k, a, w in ship
+        if net.barred[k, a]
+        for e in np.flatnonzero(net.exempt[:, k, a, w])
+    ]
+    return LPIndex(
+        ship, procure, stock, unmet, team_ship, dispatch, deploy, team_need, capacity, exempt
+    )
 
 
 # --- constraint families ---------------------------------------------------------------------
@@ -170,28 +182,35 @@ def route_capacity(m: pyo.ConcreteModel, scenario: Scenario, ix: LPIndex) -> Non
     m.route_capacity = pyo.Constraint(m.CAPACITY, rule=rule)
 
 
-def sanction_quota(m: pyo.ConcreteModel, scenario: Scenario, net: Network, ix: LPIndex) -> None:
-    """Tonnes of barred goods crossing under exemption e <= quota[e]. A flow two exemptions
-    cover counts against the first one valid that week."""
+def exemption_split(m: pyo.ConcreteModel, ix: LPIndex) -> None:
+    """ship[k, a, w] = sum_e exempt_ship[e, k, a, w] for barred flows: each tonne that crosses
+    is charged to one of the exemptions valid that week, whichever the plan chooses."""
+    parts: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    for e, k, a, w in ix.exempt:
+        parts[(k, a, w)].append(e)
+
+    def rule(m, k, a, w):
+        return m.ship[k, a, w] == sum(m.exempt_ship[e, k, a, w] for e in parts[(k, a, w)])
+
+    m.exemption_split = pyo.Constraint(sorted(parts), rule=rule)
+
+
+def sanction_quota(m: pyo.ConcreteModel, scenario: Scenario, ix: LPIndex) -> None:
+    """sum mass_k * exempt_ship[e, k, a, w] <= quota[e]: tonnes crossing under exemption e."""
     t_per_unit = [c.mass_kg_per_unit / 1000.0 for c in scenario.commodities]
-    members: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-    for k, a, w in ix.ship:
-        if net.barred[k, a]:
-            valid = np.flatnonzero(net.exempt[:, k, a, w])
-            members[int(valid[0])].append((k, a, w))
+    members: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
+    for flow in ix.exempt:
+        members[flow[0]].append(flow)
 
     def rule(m, e):
-        flows = members[e]
-        if not flows:
-            return pyo.Constraint.Skip
         expr = LinearExpression(
             constant=0.0,
-            linear_coefs=[t_per_unit[k] for k, _, _ in flows],
-            linear_vars=[m.ship[i] for i in flows],
+            linear_coefs=[t_per_unit[k] for _, k, _, _ in members[e]],
+            linear_vars=[m.exempt_ship[f] for f in members[e]],
         )
         return expr <= m.quota[e]
 
-    m.sanction_quota = pyo.Constraint(m.EXEMPTIONS, rule=rule)
+    m.sanction_quota = pyo.Constraint(sorted(members), rule=rule)
 
 
 def budget_cap(m: pyo.ConcreteModel, scenario: Scenario) -> None:
@@ -292,10 +311,9 @@ class AllocationLP:
         m.CAPACITY = pyo.Set(initialize=ix.capacity, dimen=2, ordered=True)
         m.EXEMPTIONS = pyo.Set(initialize=range(len(net.exemption_ids)), ordered=True)
 
-        available = {}
-        for r in scenario.supply:
-            for w in range(scenario.n_weeks):
-                available[(k_index[r.commodity], node_index[r.depot], w)] = r.units_per_week
+        weekly = {(k_index[r.commodity], node_index[r.depot]): r.units_per_week
+                  for r in scenario.supply}  # fmt: skip
+        available = {(k, d, w): weekly[(k, d)] for k, d, w in ix.procure}
         capacity = {(a, w): scenario.arcs[a].capacity_t_per_week for a, w in ix.capacity}
         quotas = {
             e: next(x.quota_t for x in scenario.sanctions.exemptions if x.id == ex_id)
@@ -320,6 +338,8 @@ class AllocationLP:
         m.dispatch = pyo.Var(m.DISPATCH, within=pyo.NonNegativeReals)
         m.deploy = pyo.Var(m.DEPLOY, within=pyo.NonNegativeReals)
         m.team_unmet = pyo.Var(m.TEAM_NEED, bounds=_zero_to_team_need)
+        m.EXEMPT = pyo.Set(initialize=ix.exempt, dimen=4, ordered=True)
+        m.exempt_ship = pyo.Var(m.EXEMPT, within=pyo.NonNegativeReals)
 
         price = {(k, n): 0.0 for k, n, _ in ix.procure}
         for r in scenario.supply:
@@ -340,7 +360,8 @@ class AllocationLP:
         stock_balance(m, scenario, net, ix)
         equipment_in_use(m, scenario, ix)
         route_capacity(m, scenario, ix)
-        sanction_quota(m, scenario, net, ix)
+        exemption_split(m, ix)
+        sanction_quota(m, scenario, ix)
         budget_cap(m, scenario)
         team_dispatch(m, scenario, ix)
         team_balance(m, scenario, net, ix)
@@ -386,31 +407,36 @@ class AllocationLP:
     def n_rows(self) -> int:
         return self.model.nconstraints()
 
-    def update(
-        self,
-        need: np.ndarray | None = None,
-        harm: np.ndarray | None = None,
-        team_need: np.ndarray | None = None,
-        team_harm: np.ndarray | None = None,
-        capacity_t_per_week: np.ndarray | None = None,
-    ) -> None:
-        """Change data in place: need/harm (K, P, W), team_need/team_harm (P, W),
-        capacity (A, W). The Pyomo parameters always follow; once HiGHS holds the model, the
-        same values also go to it directly (see `InPlace`)."""
-        m = self.model
-        changes = {
-            "need": (m.need, need, self.ix.unmet),
-            "harm": (m.harm, harm, self.ix.unmet),
-            "team_need": (m.team_need, team_need, self.ix.team_need),
-            "team_harm": (m.team_harm, team_harm, self.ix.team_need),
-            "capacity": (m.capacity, capacity_t_per_week, self.ix.capacity),
+    def update(self, **values: np.ndarray | float | None) -> None:
+        """Change data in place and keep the built model: need, harm (K, P, W); team_need,
+        team_harm (P, W); capacity_t_per_week (A, W); available (K, N, W) units a depot
+        offers; quota_t (E,); budget_usd; teams_per_week. Pyomo's parameters always follow;
+        once HiGHS holds the model the same values go to it directly (see `InPlace`)."""
+        m, ix = self.model, self.ix
+        families = {
+            "need": (m.need, ix.unmet),
+            "harm": (m.harm, ix.unmet),
+            "team_need": (m.team_need, ix.team_need),
+            "team_harm": (m.team_harm, ix.team_need),
+            "capacity_t_per_week": (m.capacity, ix.capacity),
+            "available": (m.available, ix.procure),
+            "quota_t": (m.quota, [(e,) for e in range(len(self.net.exemption_ids))]),
+            "budget_usd": (m.budget, [()]),
+            "teams_per_week": (m.teams_per_week, [()]),
         }
-        for name, (param, values, index) in changes.items():
-            if values is None or not index:
+        unknown = set(values) - set(families)
+        if unknown:
+            raise TypeError(f"update() got unknown data {sorted(unknown)}; valid: {list(families)}")
+        if values.get("budget_usd") is not None and not hasattr(m, "budget_cap"):
+            raise ValueError("the model has no budget row: set objective.budget_usd to build one")
+        for name, given in values.items():
+            if given is None:
                 continue
-            flat = np.asarray(values, dtype=float)[tuple(np.array(index).T)]
+            param, index = families[name]
+            array = np.asarray(given, dtype=float)
+            flat = array[tuple(np.array(index, dtype=int).T)] if array.ndim else array[None]
             for i, v in zip(index, flat.tolist(), strict=True):
-                param[i].set_value(v)
+                param[i if i else None].set_value(v)
             if self._in_place is not None:
                 self._in_place.send(name, flat)
 
@@ -486,8 +512,13 @@ class InPlace:
             "equipment": rows(m.equipment_in_use, [tuple(u) for u in unmet[~self.consumed]]),
             "team_cover": rows(m.team_cover, ix.team_need),
             "capacity": rows(m.route_capacity, ix.capacity),
+            "dispatch": np.array([con_row[c] for c in m.team_dispatch.values()], dtype=np.int32),
         }
-        self.quota_rows = {e: con_row[c] for e, c in m.sanction_quota.items()}
+        # Exemptions no flow can use have no quota row; -1 marks them.
+        self.quota_rows = np.array(
+            [con_row[m.sanction_quota[e]] if e in m.sanction_quota else -1
+             for e in range(len(lp.net.exemption_ids))], dtype=np.int64,
+        )  # fmt: skip
         self.budget_row = con_row[m.budget_cap] if hasattr(m, "budget_cap") else None
         self.index = {
             "ship": ix.ship, "procure": ix.procure, "stock": ix.stock, "unmet": ix.unmet,
@@ -501,7 +532,16 @@ class InPlace:
         need = np.array([pyo.value(m.need[i]) for i in ix.unmet])
         team_need = np.array([pyo.value(m.team_need[i]) for i in ix.team_need])
         capacity = np.array([pyo.value(m.capacity[i]) for i in ix.capacity])
+        available = np.array([pyo.value(m.available[i]) for i in ix.procure])
+        quotas = self.quota_rows >= 0
+        quota = np.array([pyo.value(m.quota[e]) for e in range(quotas.size)])[quotas]
         expected = [
+            (np.asarray(model.col_upper_)[self.cols["procure"]], available),
+            (np.asarray(model.row_upper_)[self.quota_rows[quotas]], quota),
+            (
+                np.asarray(model.row_upper_)[self.rows["dispatch"]],
+                np.full(self.rows["dispatch"].size, pyo.value(m.teams_per_week)),
+            ),
             (np.asarray(model.col_upper_)[self.cols["unmet"]], need),
             (np.asarray(model.row_upper_)[self.rows["balance"]], -need[self.consumed]),
             (np.asarray(model.row_upper_)[self.rows["equipment"]], -need[~self.consumed]),
@@ -537,8 +577,19 @@ class InPlace:
             self._bounds("row", self.rows["team_cover"], -inf, -values)
         elif name == "team_harm":
             self.highs.changeColsCost(values.size, self.cols["team_unmet"], values)
-        elif name == "capacity":
+        elif name == "capacity_t_per_week":
             self._bounds("row", self.rows["capacity"], -inf, values)
+        elif name == "available":
+            self._bounds("col", self.cols["procure"], 0.0, values)
+        elif name == "quota_t":
+            has_row = self.quota_rows >= 0
+            self._bounds("row", self.quota_rows[has_row].astype(np.int32), -inf, values[has_row])
+        elif name == "budget_usd":
+            self._bounds("row", np.array([self.budget_row], dtype=np.int32), -inf, values)
+        elif name == "teams_per_week":
+            self._bounds("row", self.rows["dispatch"], -inf, values[0])
+        else:
+            raise KeyError(name)
 
     def read(self, objective: float) -> Plan:
         n_k, n_a, n_n, n_p, n_w = self.lp.shape
@@ -555,9 +606,7 @@ class InPlace:
         capacity_dual = np.zeros((n_a, n_w))
         if self.lp.ix.capacity:
             capacity_dual[tuple(np.array(self.lp.ix.capacity).T)] = dual[self.rows["capacity"]]
-        quota_dual = np.zeros(len(self.lp.net.exemption_ids))
-        for e, r in self.quota_rows.items():
-            quota_dual[e] = dual[r]
+        quota_dual = np.where(self.quota_rows >= 0, dual[np.maximum(self.quota_rows, 0)], 0.0)
         return Plan(
             status="optimal",
             objective=objective,

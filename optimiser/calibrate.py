@@ -196,6 +196,12 @@ class Calibrator:
                 [f"--fit/--per-province: {', '.join(unknown)} cannot be fitted; valid: "
                  f"{', '.join(FITTABLE)}"]
             )  # fmt: skip
+        loose = [f for f in per_province if f not in fit]
+        if loose:
+            raise ScenarioError(
+                [f"--per-province {','.join(loose)}: not among the fitted parameters "
+                 f"({', '.join(fit)}); add it to --fit"]
+            )  # fmt: skip
         if per_province and observed.national:
             raise ScenarioError(
                 [f"--per-province {','.join(per_province)}: {observed.path} has only national "
@@ -230,7 +236,7 @@ class Calibrator:
         )
         self.defaults = {
             "r0": float(np.mean(self.epi.params.r0)),
-            "reduction": self._scenario_reduction(),
+            "reduction": 0.0,  # unused unless fitted: the scenario's schedule applies
             "reporting": cal.reporting,
             "seed": float(self.epi.initial_exposed.sum()),
         }
@@ -246,12 +252,6 @@ class Calibrator:
                 self.parameters.append(Parameter(kind, kind, None, low, high))
         self.lower = np.array([p.to_search(p.lower) for p in self.parameters])
         self.upper = np.array([p.to_search(p.upper) for p in self.parameters])
-
-    def _scenario_reduction(self) -> float:
-        lockdown = self.scenario.config.calibration.lockdown_date
-        steps = [s for s in self.scenario.config.epidemic.contact_reduction
-                 if lockdown is not None and s.from_ >= lockdown]  # fmt: skip
-        return steps[0].reduction if steps else 0.0
 
     # --- the model under many parameter sets at once -----------------------------------------
 
@@ -292,14 +292,14 @@ class Calibrator:
         return v["reporting"][:, :, None] * reports
 
     def _contact(self, reduction: np.ndarray) -> np.ndarray:
-        """(B, days, P) contact factor: the scenario's schedule before the lockdown date and
-        one minus the (fitted) reduction from it."""
+        """(B, days, P) contact factor: the scenario's schedule, except that a fitted
+        reduction replaces it from the lockdown date on."""
         base = self.epi.contact_factor[: self.n_days]
         if base.shape[0] < self.n_days:  # the fit may run past the scenario's horizon
             base = np.concatenate([base, np.repeat(base[-1:], self.n_days - base.shape[0], 0)])
         factor = np.broadcast_to(base, (reduction.shape[0], *base.shape)).copy()
         lockdown = self.scenario.config.calibration.lockdown_date
-        if lockdown is not None:
+        if any(p.kind == "reduction" for p in self.parameters):
             first = int((np.datetime64(lockdown, "D") - self.start).astype(int))
             factor[:, max(first, 0) :, :] = 1.0 - reduction[:, None, :]
         return factor

@@ -7,7 +7,9 @@ in each province-week averts. It is what turns the LP's unmet need into deaths:
   feed back into transmission, so dD/dcare[p, w] = (f_no_care - f_care) * discharges[p, w],
   exact from one trajectory;
 * testing: detection changes transmission everywhere afterwards, so dD/dtesting[p, w] is a
-  forward difference over P x W perturbed runs, integrated as one stacked batch.
+  forward difference over P x W perturbed runs, integrated as one stacked batch, counting
+  deaths until `gradient_tail_weeks` after the horizon (with no aid then), so that tests sent
+  late in the plan are not worth nothing merely because their effect falls after it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class EpidemicSetup:
     contact_factor: np.ndarray
     """(days, P) one minus the contact reduction in force that day"""
     n_weeks: int
+    tail_weeks: int = 0
+    """weeks past the horizon over which the testing gradient counts deaths"""
 
     @property
     def n_days(self) -> int:
@@ -104,21 +108,30 @@ class EpidemicSetup:
             mixing=mixing,
             contact_factor=np.repeat(factor[:, None], len(population), axis=1),
             n_weeks=scenario.n_weeks,
+            tail_weeks=epi.gradient_tail_weeks,
         )
 
-    def simulate(self, testing: np.ndarray, care: np.ndarray, **tolerances: float) -> np.ndarray:
+    def simulate(
+        self, testing: np.ndarray, care: np.ndarray, extra_weeks: int = 0, **tolerances: float
+    ) -> np.ndarray:
         """Persons per (compartment, province, day) under weekly coverage (P, W) or, for a
-        batch, (B, P, W) -> (B, compartment, province, day)."""
+        batch, (B, P, W) -> (B, compartment, province, day). `extra_weeks` runs on past the
+        horizon with no aid and the last contact reduction."""
         batched = np.ndim(testing) == 3 or np.ndim(care) == 3
+        n_days = self.n_days + 7 * extra_weeks
+        pad = [(0, 0)] * (np.ndim(testing) - 1) + [(0, extra_weeks)]
+        contact = np.concatenate(
+            [self.contact_factor, np.repeat(self.contact_factor[-1:], 7 * extra_weeks, axis=0)]
+        )
         out = integrate(
             self.params,
             self.population,
             self.initial_exposed,
-            self.n_days,
+            n_days,
             mixing=self.mixing,
-            contact_factor=self.contact_factor,
-            testing_coverage=weekly_to_daily(testing, self.n_days),
-            care_coverage=weekly_to_daily(care, self.n_days),
+            contact_factor=contact,
+            testing_coverage=weekly_to_daily(np.pad(testing, pad), n_days),
+            care_coverage=weekly_to_daily(np.pad(care, pad), n_days),
             **tolerances,
         )
         return out if batched else out[0]
@@ -145,7 +158,11 @@ class EpidemicSetup:
         batch = np.broadcast_to(testing, (1 + n_p * n_w, n_p, n_w)).copy()
         rows = np.arange(n_p * n_w)
         batch[1 + rows, rows // n_w, rows % n_w] += step.ravel()
-        runs = self.simulate(batch, np.broadcast_to(care, batch.shape), rtol=1e-4, atol=1e-3)
+        # Run on past the horizon so that testing late in the plan is valued by the deaths it
+        # averts afterwards too, not only by those before the horizon ends.
+        runs = self.simulate(
+            batch, np.broadcast_to(care, batch.shape), self.tail_weeks, rtol=1e-4, atol=1e-3
+        )
         deaths = runs[:, D, :, -1].sum(axis=1)
         testing_gradient = (deaths[0] - deaths[1:]).reshape(n_p, n_w) / step
         return np.maximum(testing_gradient, 0.0), np.maximum(care_gradient, 0.0)

@@ -72,6 +72,10 @@ class Epidemic(Frozen):
         "list", "contact-reduction schedule (lockdown), in date order", default=()
     )
     mobility: Mobility = F("-", "gravity-model mixing between provinces")
+    gradient_tail_weeks: int = F(
+        "weeks", "weeks after the horizon whose deaths still value testing in the plan",
+        default=8, ge=0, le=104,
+    )  # fmt: skip
     initial_infections: dict[Identifier, float] | None = F(
         "persons", "seed infections per province; replaces provinces.csv's column", default=None
     )

@@ -208,3 +208,81 @@ def test_teams_travel_only_on_personnel_routes_and_stay_their_deployment(tmp_pat
     np.testing.assert_allclose(plan.team_unmet[1], [1, 1, 1], atol=1e-9)
     np.testing.assert_allclose(plan.team_unmet[0], [1, 0, 0], atol=1e-9)
     assert plan.deployed[0].sum() <= 6 + 1e-9
+
+
+def test_overlapping_exemptions_each_carry_their_own_quota(tmp_path):
+    """Two exemptions valid the same weeks: tonnes may go under either, so asking for a
+    second, small one never blocks the first (10 generators = 1 t; quotas 0 t and 5 t)."""
+    small = {**EXEMPTION, "id": "small", "quota_t": 0.0, "validity_weeks": 3}
+    big = {**EXEMPTION, "id": "big", "quota_t": 5.0, "validity_weeks": 3}
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x",), depots=("a",), horizon_weeks=4,
+        commodities=[commodity("kit", lever_share=0.5),
+                     commodity("gen", lever_share=0.5, **GENERATOR)],
+        arcs=[arc("a-x", "a", "x")], exemptions=[small, big], requested=["small", "big"],
+    )  # fmt: skip
+    need = np.full((2, 1, 4), 10.0)
+    _, _, _, plan = solve(folder, need, np.ones((2, 1, 4)))
+    np.testing.assert_allclose(plan.unmet[1, 0], [10, 0, 0, 0], atol=1e-9)
+    assert plan.shipments[1].sum() * 0.1 == pytest.approx(1.0)
+
+
+def test_a_depot_offering_nothing_is_allowed(tmp_path):
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x",), depots=("a", "b"), arcs=[arc("a-x", "a", "x")],
+        supply=[dict(depot="a", commodity="kit", units_per_week=7, source="t"),
+                dict(depot="b", commodity="kit", units_per_week=0, source="t")],
+    )  # fmt: skip
+    _, _, _, plan = solve(folder, np.full((1, 1, 1), 10.0), np.ones((1, 1, 1)))
+    assert plan.unmet[0, 0, 0] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"quota_t": [0.2]},
+        {"available": "half"},
+        {"teams_per_week": 1.0},
+        {"budget_usd": 1.5},
+    ],
+)
+def test_every_update_reaches_the_solver(tmp_path, change):
+    """Each kind of data change, made after a first solve, gives the fresh build's answer."""
+    staff = {"teams_per_week": 3, "staff_per_team": 10, "patients_per_team": 10,
+             "deployment_weeks": 1, "care_share": 1.0, "origins": ["a"]}  # fmt: skip
+
+    def scenario(folder, quota=0.5, units=20, teams=3, budget=50.0):
+        return tiny_scenario(
+            folder, provinces=("x",), depots=("a",), horizon_weeks=3,
+            commodities=[commodity("kit", lever_share=0.5),
+                         commodity("gen", lever_share=0.5, **GENERATOR)],
+            supply=[dict(depot="a", commodity=c, units_per_week=units,
+                         procurement_usd_per_unit=0.01, source="t") for c in ("kit", "gen")],
+            arcs=[arc("a-x", "a", "x")], exemptions=[{**EXEMPTION, "quota_t": quota}],
+            requested=["gen"], staff={**staff, "teams_per_week": teams},
+            objective={"usd_per_death_averted": 1.0e6, "budget_usd": budget},
+        )  # fmt: skip
+
+    need, harm = np.full((2, 1, 3), 15.0), np.ones((2, 1, 3))
+    team_need, team_harm = np.full((1, 3), 5.0), np.ones((1, 3))
+    _, _, lp, before = solve(scenario(tmp_path / "a"), need, harm, team_need, team_harm)
+    fresh_args = {}
+    if "quota_t" in change:
+        lp.update(quota_t=np.array(change["quota_t"]))
+        fresh_args["quota"] = change["quota_t"][0]
+    elif "available" in change:
+        available = np.zeros((2, 2, 3))
+        available[:, 1, :] = 10.0  # node 1 is depot a
+        lp.update(available=available)
+        fresh_args["units"] = 10
+    elif "teams_per_week" in change:
+        lp.update(teams_per_week=change["teams_per_week"])
+        fresh_args["teams"] = change["teams_per_week"]
+    else:
+        lp.update(budget_usd=change["budget_usd"])
+        fresh_args["budget"] = change["budget_usd"]
+    resolved = lp.solve()
+    _, _, _, fresh = solve(scenario(tmp_path / "b", **fresh_args), need, harm, team_need,
+                           team_harm)  # fmt: skip
+    assert resolved.objective != pytest.approx(before.objective, rel=1e-6)
+    assert resolved.objective == pytest.approx(fresh.objective, rel=1e-9)

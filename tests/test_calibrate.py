@@ -200,3 +200,16 @@ def test_dprk_2022_scenario_runs(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["coupling"]["converged"] is True
     assert summary["deaths_with_plan"] < summary["deaths_no_aid"]
+
+
+def test_without_a_fitted_reduction_the_scenario_lockdown_stays():
+    scenario = load_scenario(DPRK_2022)
+    observed = read_observed(DPRK_2022 / "observed-national.csv", scenario)
+    cal = Calibrator(scenario, observed, fit=("r0", "reporting", "seed"))
+    factor = cal._contact(np.zeros((1, len(scenario.provinces))))[0]
+    lockdown = (np.datetime64("2022-05-12") - np.datetime64("2022-04-25")).astype(int)
+    reduction = scenario.config.epidemic.contact_reduction[0].reduction
+    np.testing.assert_allclose(factor[:lockdown], 1.0)
+    np.testing.assert_allclose(factor[lockdown:], 1.0 - reduction)
+    with pytest.raises(ScenarioError, match="--per-province reduction: not among the fitted"):
+        Calibrator(scenario, observed, fit=("r0",), per_province=("reduction",))

@@ -66,7 +66,10 @@ def test_care_gradient_matches_a_finite_difference(setup):
     assert grad_care[p, w] == pytest.approx(fd, rel=1e-3)
     bumped = testing.copy()
     bumped[p, w] += 0.02
-    fd = (people[D, :, -1].sum() - epi.simulate(bumped, care)[D, :, -1].sum()) / 0.02
+    tail = epi.tail_weeks
+    assert tail == 8
+    base = epi.simulate(testing, care, tail)[D, :, -1].sum()
+    fd = (base - epi.simulate(bumped, care, tail)[D, :, -1].sum()) / 0.02
     assert grad_testing[p, w] == pytest.approx(fd, rel=1e-3)
     assert (grad_testing >= 0).all() and (grad_care >= 0).all()
 
