@@ -12,8 +12,8 @@ Decision variables exist only where the network masks allow a flow:
     team_unmet[p, w]  teams needed but not present
     exempt_ship[e, k, a, w]  the part of a barred flow crossing under exemption e
 
-Objective (deaths): minimise sum(harm * unmet) + sum(team_harm * team_unmet)
-+ (procurement + transport cost) / usd_per_death_averted. `harm` is deaths caused by one unit
+Objective (linearised deaths): minimise sum(harm * unmet) + sum(team_harm * team_unmet)
++ (procurement + transport + team cost) / usd_per_death_averted. `harm` is deaths caused by one unit
 of shortfall, taken from the epidemic model (see `coupling.harm_weights`).
 
 The model is built once. Needs, harm weights, capacities, availability, quotas, teams per week
@@ -348,12 +348,17 @@ class AllocationLP:
             [c.mass_kg_per_unit / 1000.0 * arc.cost_per_t for arc in scenario.arcs]
             for c in scenario.commodities
         ]
+        # A team deployed in week w is paid for its whole deployment.
+        team_cost = cfg.staff.cost_usd_per_team_week * cfg.staff.deployment_weeks
         m.spending = pyo.Expression(
             expr=LinearExpression(
                 constant=0.0,
                 linear_coefs=[price[(k, n)] for k, n, _ in ix.procure]
-                + [freight[k][a] for k, a, _ in ix.ship],
-                linear_vars=[m.procure[i] for i in ix.procure] + [m.ship[i] for i in ix.ship],
+                + [freight[k][a] for k, a, _ in ix.ship]
+                + [team_cost] * len(ix.deploy),
+                linear_vars=[m.procure[i] for i in ix.procure]
+                + [m.ship[i] for i in ix.ship]
+                + [m.deploy[i] for i in ix.deploy],
             )
         )
 
@@ -452,8 +457,13 @@ class AllocationLP:
         highs_total = float(results.timing_info.highs_time)
         highs_s, self._highs_seconds = highs_total - self._highs_seconds, highs_total
         if results.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
+            hint = (
+                " (raise solver.time_limit_s)"
+                if results.termination_condition == TerminationCondition.maxTimeLimit
+                else ""
+            )
             raise SolverError(
-                f"HiGHS did not find an optimal plan: {results.termination_condition.name}"
+                f"HiGHS did not find an optimal plan: {results.termination_condition.name}{hint}"
             )
         plan = self._in_place.read(float(results.incumbent_objective))
         plan.timings_s = {
@@ -600,7 +610,11 @@ class InPlace:
         def dense(name: str, shape: tuple[int, ...]) -> np.ndarray:
             out = np.zeros(shape)
             if self.index[name]:
-                out[tuple(np.array(self.index[name]).T)] = primal[self.cols[name]]
+                values = primal[self.cols[name]]
+                # Within HiGHS's feasibility tolerance (1e-7) a zero may come back as +-1e-12.
+                out[tuple(np.array(self.index[name]).T)] = np.where(
+                    np.abs(values) < 1e-9, 0.0, values
+                )
             return out
 
         capacity_dual = np.zeros((n_a, n_w))

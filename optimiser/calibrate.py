@@ -31,6 +31,8 @@ from optimiser.schema import FITTABLE
 NATIONAL = "national"
 LOG_SCALE = {"r0": True, "reduction": False, "reporting": True, "seed": True}
 """Parameters searched on a log scale (positive, spanning orders of magnitude)."""
+MAX_SPAN_DAYS = 1095
+"""Observations must fall within three years of the seed: longer is surely a wrong date."""
 FD_STEP = 1e-4
 """Forward-difference step in the search space (log units or reduction units)."""
 
@@ -57,8 +59,8 @@ def read_observed(path: str | Path, scenario: Scenario) -> Observed:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise ScenarioError([f"{path}: file not found"]) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ScenarioError([f"{path}: not a readable CSV: {exc}"]) from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ScenarioError([f"{path}: not a readable UTF-8 CSV file ({exc})"]) from None
     valid_columns = {"date", "region", "new_cases", "days", "source"}
     problems = [
         f"{path}: missing column '{c}'" for c in ("date", "region", "new_cases")
@@ -98,7 +100,7 @@ def read_observed(path: str | Path, scenario: Scenario) -> Observed:
                 count = float(text)
             except ValueError:
                 count = -1.0
-            if count < 0 or count != int(count):
+            if not np.isfinite(count) or count < 0 or count != int(count):
                 problems.append(
                     f"{where}, column 'new_cases': {text!r} is invalid; valid: a whole number "
                     f">= 0, or empty for not reported"
@@ -108,6 +110,12 @@ def read_observed(path: str | Path, scenario: Scenario) -> Observed:
         if not period.isdigit() or int(period) < 1:
             problems.append(f"{where}, column 'days': {period!r} is invalid; valid: a whole "
                             f"number >= 1")  # fmt: skip
+            continue
+        if date > start + MAX_SPAN_DAYS:
+            problems.append(
+                f"{where}: {row['date']} is more than {MAX_SPAN_DAYS} days after the "
+                f"scenario's start_date {scenario.config.start_date}"
+            )
             continue
         if date - int(period) + 1 < start:
             problems.append(
@@ -169,6 +177,7 @@ class FitResult:
     n_points: int
     r2: float
     rmse: float
+    at_bound: list[bool]
     starts: list[dict]
     table: pd.DataFrame  # date, region, days, observed, fitted, in_fit
     heldout: dict | None
@@ -223,8 +232,6 @@ class Calibrator:
         if until is not None:
             in_window = observed.dates <= np.datetime64(until, "D")
         self.in_fit = np.isfinite(observed.counts) & in_window
-        if not self.in_fit.any():
-            raise ScenarioError([f"{observed.path}: no reported rows on or before {until}"])
         self.region_index = np.array(
             [-1 if r == NATIONAL else scenario.province_ids.index(r) for r in observed.regions]
         )
@@ -250,6 +257,13 @@ class Calibrator:
                 ]
             else:
                 self.parameters.append(Parameter(kind, kind, None, low, high))
+        n_rows = int(self.in_fit.sum())
+        if n_rows <= len(self.parameters):
+            window = f" on or before {until}" if until else ""
+            raise ScenarioError(
+                [f"{observed.path}: {n_rows} reported row(s){window} cannot determine "
+                 f"{len(self.parameters)} parameter(s); need more rows than parameters"]
+            )  # fmt: skip
         self.lower = np.array([p.to_search(p.lower) for p in self.parameters])
         self.upper = np.array([p.to_search(p.upper) for p in self.parameters])
 
@@ -387,8 +401,12 @@ class Calibrator:
             converged=bool(best.success and best.status > 0),
             message=str(best.message),
             n_points=n,
-            r2=1.0 - ssr / sst,
+            r2=1.0 - ssr / sst if sst > 0 else float("nan"),
             rmse=float(np.sqrt(ssr / n)),
+            at_bound=[
+                bool(min(x - lo, hi - x) <= 1e-6 * max(1.0, hi - lo))
+                for x, lo, hi in zip(best.x, self.lower, self.upper, strict=True)
+            ],
             starts=[
                 {
                     "start": int(i),
@@ -464,10 +482,10 @@ def fit_summary(result: FitResult, cal: Calibrator) -> dict:
         "report_delay_days": cal.delay,
         "fitted_scale": "sqrt(counts)",
         "parameters": {
-            p.name: {"value": v, "lower_95": lo, "upper_95": hi, "search_bounds": [p.lower,
-                                                                                   p.upper]}
-            for p, v, lo, hi in zip(result.parameters, result.values, result.lower_95,
-                                    result.upper_95, strict=True)
+            p.name: {"value": v, "lower_95": lo, "upper_95": hi,
+                     "search_bounds": [p.lower, p.upper], "at_bound": edge}
+            for p, v, lo, hi, edge in zip(result.parameters, result.values, result.lower_95,
+                                          result.upper_95, result.at_bound, strict=True)
         },
         "interval_method": "Wald, from the Jacobian at the optimum (log scale for r0, "
                            "reporting and seed); residuals are serially correlated, so these "
@@ -485,7 +503,7 @@ def fit_summary(result: FitResult, cal: Calibrator) -> dict:
     })  # fmt: skip
 
 
-def overrides_yaml(result: FitResult, cal: Calibrator) -> str:
+def overrides_yaml(result: FitResult, cal: Calibrator, out: Path) -> str:
     """scenario-overrides.yaml: the fitted values as scenario.yaml fields, for
     `aidopt run SCENARIO --set @scenario-overrides.yaml` or to paste into scenario.yaml."""
     import yaml
@@ -523,7 +541,7 @@ def overrides_yaml(result: FitResult, cal: Calibrator) -> str:
         f"# Fitted by aidopt calibrate to {cal.observed.path}\n"
         f"# R2 {result.r2:.3f} and RMSE {result.rmse:.2f} on the sqrt scale, "
         f"{result.n_points} points; converged: {result.converged}\n"
-        f"# Use: aidopt run {scenario.folder} --set @scenario-overrides.yaml\n"
+        f"# Use: aidopt run {scenario.folder} --set @{out / 'scenario-overrides.yaml'}\n"
     )
     if skipped:
         header += f"# Not scenario fields, see fit.json: {', '.join(skipped)}\n"
@@ -555,7 +573,12 @@ def plot_fit(table: pd.DataFrame, path: Path, title: str) -> None:
         if held.any():
             ax.scatter(dates[held], part["observed"][held], s=10, facecolors="none",
                        edgecolors="tab:red", label="observed, held out")  # fmt: skip
-        ax.set_title(region.replace("_", " "), fontsize=9)
+        longer = table[(table["region"] == region) & (table["days"] > 1)]
+        note = "".join(
+            f"\n+ {r.observed:,.0f} observed / {r.fitted:,.0f} fitted, {r.days} days to {r.date}"
+            for r in longer.itertuples()
+        )
+        ax.set_title(region.replace("_", " ") + note, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.tick_params(axis="x", rotation=45)
     for ax in list(axes.flat)[len(regions) :]:
@@ -580,6 +603,6 @@ def write_calibration(result: FitResult, cal: Calibrator, out: Path) -> list[Pat
         "fit.json": lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"),
         "fit.csv": lambda p: result.table.to_csv(p, index=False, float_format="%.6g"),
         "fit.png": lambda p: plot_fit(result.table, p, title),
-        "scenario-overrides.yaml": lambda p: p.write_text(overrides_yaml(result, cal)),
+        "scenario-overrides.yaml": lambda p: p.write_text(overrides_yaml(result, cal, out)),
     }
     return write_atomically(out, writers)

@@ -53,7 +53,9 @@ def main() -> None:
 @click.argument(
     "scenario", type=click.Path(path_type=Path), default=DEFAULT_SCENARIO, required=False
 )
-@click.option("--out", type=click.Path(path_type=Path), help="output folder [results/<name>/]")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="output folder [results/<scenario folder>/]"
+)
 @overrides_option
 def run(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
     """Plan for SCENARIO (a scenario folder) and write the plan and its summary."""
@@ -62,7 +64,7 @@ def run(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
     from optimiser.results import summary_of, to_dataset
 
     scn = _load(scenario, overrides)
-    out = out or Path("results") / scn.config.name
+    out = out or Path("results") / scenario.resolve().name
     try:
         check_output_folder(out)
     except OutputError as exc:
@@ -97,8 +99,13 @@ def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
         )
     else:
         lines.append(f"  deaths: {summary['epidemic']}")
-    fills = ", ".join(f"{k} {v:.0%}" for k, v in summary["fill_rate"].items() if v is not None)
-    lines.append(f"  fill rate: {fills}")
+    reach = summary["fill_rate_reachable"]
+    fills = ", ".join(
+        f"{k} {v:.0%}" + (f" ({reach[k]:.0%})" if reach.get(k) is not None else "")
+        for k, v in summary["fill_rate"].items()
+        if v is not None
+    )
+    lines.append(f"  fill rate (in brackets: of the need it could reach in time): {fills}")
     t = summary["timings_s"]
     lines.append(
         f"  time: epidemic {t['epidemic']:.2f} s, LP build {t['build']:.2f} s, "
@@ -139,10 +146,16 @@ def validate(scenario: Path, overrides: tuple[str, ...]) -> None:
     click.echo(f"  needs from: {needs}")
 
 
-def _names(text: str | None) -> tuple[str, ...] | None:
+def _names(text: str | None, option: str, allow_none: bool) -> tuple[str, ...] | None:
+    """Comma-separated names; 'none' (where allowed) is the empty list."""
     if text is None:
         return None
-    return tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if names == ("none",) and allow_none:
+        return ()
+    if not names:
+        raise ScenarioError([f"{option} {text!r}: give names, e.g. {option} r0,reporting"])
+    return names
 
 
 @main.command()
@@ -189,27 +202,34 @@ def calibrate(scenario, observed, fit_names, per_province, until, forecast_days,
     from optimiser.exports import check_output_folder
 
     scn = _load(scenario, overrides)
-    out = out or Path("results") / f"{scn.config.name}-calibration"
+    out = out or Path("results") / f"{scenario.resolve().name}-calibration-{observed.stem}"
     try:
         check_output_folder(out)
         obs = read_observed(observed, scn)
-        per = _names(per_province)
+        per = _names(per_province, "--per-province", allow_none=True)
+        fit = _names(fit_names, "--fit", allow_none=False)
         if per is None:
-            per = () if obs.national else ("seed", "reporting")
-        cal = Calibrator(scn, obs, _names(fit_names), per, until and until.date(), forecast_days)
+            fitted = fit or scn.config.calibration.fit
+            per = () if obs.national else tuple(f for f in ("seed", "reporting") if f in fitted)
+        cal = Calibrator(scn, obs, fit, per, until and until.date(), forecast_days)
     except (ScenarioError, OutputError) as exc:
         _fail(getattr(exc, "problems", [str(exc)]), INVALID_INPUT)
     result = cal.fit()
     files = write_calibration(result, cal, out)
+    if not result.converged:
+        click.echo(f"WARNING: the fit did not converge ({result.message}); "
+                   f"treat its values with care", err=True)  # fmt: skip
     click.echo(
         f"{scn.config.name}: fitted {len(result.parameters)} parameter(s) to "
         f"{result.n_points} points of {observed} in {result.timings_s['total']:.1f} s; "
         f"converged: {result.converged}"
     )
-    for p, v, lo, hi in zip(
-        result.parameters, result.values, result.lower_95, result.upper_95, strict=True
-    ):
-        click.echo(f"  {p.name:<28} {v:12.4g}   95% [{lo:.4g}, {hi:.4g}]")
+    for p, v, lo, hi, at_bound in zip(
+        result.parameters, result.values, result.lower_95, result.upper_95, result.at_bound,
+        strict=True,
+    ):  # fmt: skip
+        edge = "   at its search bound" if at_bound else ""
+        click.echo(f"  {p.name:<28} {v:12.4g}   95% [{lo:.4g}, {hi:.4g}]{edge}")
     click.echo(f"  R2 {result.r2:.3f}, RMSE {result.rmse:.2f} (sqrt scale)")
     if result.heldout:
         h = result.heldout

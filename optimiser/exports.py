@@ -22,8 +22,9 @@ from optimiser.results import summary_of
 from optimiser.schema import TEAM
 
 FILES = ("plan.nc", "shipments.csv", "deliveries.csv", "staff.csv", "summary.json")
-QUANTITY_EPS = 1e-6
-"""Quantities below this are solver round-off and are left out of the CSV views [units]."""
+QUANTITY_EPS = 1e-3
+"""Rows moving less than this are left out of the CSV views; plan.nc keeps every value [units].
+The LP is continuous, so thousandths of a unit are real but no one can act on them."""
 
 
 class OutputError(Exception):

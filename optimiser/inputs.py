@@ -176,9 +176,12 @@ def _validate(model: type[BaseModel], data: object, where: str, problems: list[s
 
 def _read_yaml(path: Path, problems: list[str]) -> dict | None:
     try:
-        data = parse_yaml(path.read_text())
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         problems.append(f"{path}: file not found")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot be read as UTF-8 text ({exc})")
         return None
     except yaml.YAMLError as exc:
         problems.append(f"{path}: not valid YAML: {exc}")
@@ -195,6 +198,9 @@ def _read_csv(path: Path, row_model: type[BaseModel], problems: list[str]) -> tu
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         problems.append(f"{path}: file not found")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot be read as UTF-8 text ({exc})")
         return None
     reader = csv.DictReader(text.splitlines())
     header = reader.fieldnames or []
@@ -305,19 +311,24 @@ def _unknown(kind: str, value: str, valid: Iterable[str]) -> str:
 
 
 def check_unique_ids(tables: dict[str, tuple], files: dict[str, Path]) -> list[str]:
+    """Node ids are unique across provinces, depots and crossings; commodity and arc ids
+    within their tables."""
     problems = []
     seen: dict[str, str] = {}
     for name in ("provinces", "depots", "crossings"):
-        for row in tables[name]:
+        for line, row in enumerate(tables[name], start=2):
+            where = f"{files[name]}, line {line}"
             if row.id in seen:
-                problems.append(f"{files[name]}: id '{row.id}' is already used in {seen[row.id]}")
-            seen[row.id] = str(files[name])
+                problems.append(f"{where}: id '{row.id}' is already used at {seen[row.id]}")
+            seen.setdefault(row.id, where)
     for name in ("commodities", "arcs"):
-        for value, n in Counter(r.id for r in tables[name]).items():
-            if n > 1:
+        first: dict[str, int] = {}
+        for line, row in enumerate(tables[name], start=2):
+            if row.id in first:
                 problems.append(
-                    f"{files[name]}: id '{value}' appears {n} times; ids must be unique"
+                    f"{files[name]}, line {line}: id '{row.id}' repeats line {first[row.id]}"
                 )
+            first.setdefault(row.id, line)
     return problems
 
 
@@ -468,9 +479,12 @@ def check_needs(needs: tuple[NeedRow, ...], scn: dict, config: ScenarioConfig, p
 def _read_mobility(path: Path, provinces: list[str], problems: list[str]) -> np.ndarray | None:
     """A row-stochastic matrix: rows are residents' provinces, columns where they mix."""
     try:
-        rows = list(csv.reader(path.read_text().splitlines()))
+        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
     except FileNotFoundError:
         problems.append(f"{path}: file not found")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot be read as UTF-8 text ({exc})")
         return None
     header = rows[0][1:] if rows else []
     if header != provinces or [r[0] for r in rows[1:]] != provinces:

@@ -70,6 +70,14 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         [plan.deployed[:, max(0, w - weeks + 1) : w + 1].sum(axis=1) for w in range(scn.n_weeks)],
         axis=1,
     )
+    # Needs a commodity cannot reach in time (before a route opens, say) are no plan's fault.
+    n_p = len(scn.provinces)
+    reachable = net.stock_possible[:, :n_p, :]
+    need_reachable = (outcome.need * reachable).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fill_reachable = np.where(
+            need_reachable > 0, (delivered * reachable).sum(axis=(1, 2)) / need_reachable, np.nan
+        )
     team_total = outcome.team_need.sum()
     team_fill = (outcome.team_need - plan.team_unmet).sum() / team_total if team_total else np.nan
     kpw, kaw, pw = (
@@ -114,6 +122,12 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         ),
         "stock": var(("commodity", "node", "week"), plan.stock, "units", "held at week's end"),
         "fill_rate": var("commodity", fill, "1", "share of the horizon's need delivered"),
+        "reachable": var(
+            kpw, reachable.astype(np.int8), "1", "the commodity can reach the province that week"
+        ),
+        "fill_rate_reachable": var(
+            "commodity", fill_reachable, "1", "share delivered of the need it could reach"
+        ),
         "team_need": var(pw, outcome.team_need, "teams", "medical teams needed"),
         "team_deployed": var(pw, plan.deployed, "teams", "teams starting a deployment"),
         "team_present": var(pw, present, "teams", "teams deployed in the province"),
@@ -144,7 +158,10 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
             "deaths by the horizon under the coverage each iteration started from",
         ),
         "objective_by_iteration": var(
-            "iteration", [h.objective for h in outcome.history], "deaths", "LP objective"
+            "iteration",
+            [h.objective for h in outcome.history],
+            "linearised deaths",
+            "LP objective: harm-weighted unmet need plus spending / usd_per_death_averted",
         ),
         "coverage_change_by_iteration": var(
             "iteration", [h.change for h in outcome.history], "1", "largest coverage change"
@@ -168,6 +185,8 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         "scenario": cfg.name,
         "status": plan.status,
         "objective": plan.objective,
+        "objective_units": "linearised deaths: harm-weighted unmet need + spending / "
+        "usd_per_death_averted (not a death count)",
         "deaths_no_aid": total_deaths(outcome.people_no_aid) if epidemic_run else None,
         "deaths_with_plan": total_deaths(outcome.people_with_plan) if epidemic_run else None,
         "infections_no_aid": total_infections(outcome.people_no_aid) if epidemic_run else None,
@@ -181,6 +200,10 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
                 for k, f in zip(scn.commodity_ids, fill, strict=True)
             },
             "medical_team": None if np.isnan(team_fill) else float(team_fill),
+        },
+        "fill_rate_reachable": {
+            k: (None if np.isnan(f) else float(f))
+            for k, f in zip(scn.commodity_ids, fill_reachable, strict=True)
         },
         "budget_value_deaths_per_usd": abs(plan.budget_dual),
         "coupling": {

@@ -23,7 +23,9 @@ def F(unit: str, description: str, **constraints: object) -> object:  # noqa: N8
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
 
 
 # --- scenario.yaml ---------------------------------------------------------------------------
@@ -104,6 +106,9 @@ class Staff(Frozen):
     patients_per_team: float = F("patients", "hospital patients one team cares for", gt=0)
     deployment_weeks: int = F("weeks", "how long a team stays once deployed", ge=1)
     care_share: float = F("1", "weight of staff within the care lever", ge=0.0, le=1.0)
+    cost_usd_per_team_week: float = F(
+        "USD/(team week)", "cost of keeping one team deployed for a week", ge=0.0
+    )
     origins: tuple[Identifier, ...] = F("depot ids", "depots teams leave from", min_length=1)
 
 
@@ -111,7 +116,9 @@ class Objective(Frozen):
     usd_per_death_averted: float = F(
         "USD/death", "spending weighs as one death per this many dollars", gt=0
     )
-    budget_usd: float | None = F("USD", "cap on procurement plus transport", default=None, ge=0)
+    budget_usd: float | None = F(
+        "USD", "cap on procurement, transport and medical teams", default=None, ge=0
+    )
 
 
 class Coupling(Frozen):

@@ -111,6 +111,7 @@ def tiny_scenario(
         "staff": {
             "teams_per_week": 0, "staff_per_team": 10, "patients_per_team": 10,
             "deployment_weeks": 1, "care_share": 1.0, "origins": [depots[0]],
+            "cost_usd_per_team_week": 0.0,
         },
         "exemptions_requested": list(requested),
         "objective": {"usd_per_death_averted": 1.0e6},

@@ -198,7 +198,8 @@ def test_teams_travel_only_on_personnel_routes_and_stay_their_deployment(tmp_pat
         tmp_path / "s", provinces=("x", "y"), depots=("a",), horizon_weeks=3,
         arcs=[arc("a-x", "a", "x", personnel="true"), arc("a-y", "a", "y", personnel="false")],
         staff={"teams_per_week": 2, "staff_per_team": 10, "patients_per_team": 10,
-               "deployment_weeks": 2, "care_share": 1.0, "origins": ["a"]},
+               "deployment_weeks": 2, "care_share": 1.0, "origins": ["a"],
+               "cost_usd_per_team_week": 0.0},
     )  # fmt: skip
     need = np.zeros((1, 2, 3))
     team_need = np.array([[3.0, 3.0, 3.0], [1.0, 1.0, 1.0]])
@@ -249,7 +250,8 @@ def test_a_depot_offering_nothing_is_allowed(tmp_path):
 def test_every_update_reaches_the_solver(tmp_path, change):
     """Each kind of data change, made after a first solve, gives the fresh build's answer."""
     staff = {"teams_per_week": 3, "staff_per_team": 10, "patients_per_team": 10,
-             "deployment_weeks": 1, "care_share": 1.0, "origins": ["a"]}  # fmt: skip
+             "deployment_weeks": 1, "care_share": 1.0, "origins": ["a"],
+             "cost_usd_per_team_week": 0.0}  # fmt: skip
 
     def scenario(folder, quota=0.5, units=20, teams=3, budget=50.0):
         return tiny_scenario(
@@ -286,3 +288,19 @@ def test_every_update_reaches_the_solver(tmp_path, change):
                            team_harm)  # fmt: skip
     assert resolved.objective != pytest.approx(before.objective, rel=1e-6)
     assert resolved.objective == pytest.approx(fresh.objective, rel=1e-9)
+
+
+def test_teams_are_not_sent_beyond_the_need_once_they_cost(tmp_path):
+    """Free teams could be sent up to the weekly limit with no effect on the objective; at
+    $1,000 a team-week (1e-3 deaths at $1M per death) the plan sends exactly the 2 needed."""
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x",), depots=("a",), horizon_weeks=1,
+        arcs=[arc("a-x", "a", "x")],
+        staff={"teams_per_week": 5, "staff_per_team": 10, "patients_per_team": 10,
+               "deployment_weeks": 1, "care_share": 1.0, "origins": ["a"],
+               "cost_usd_per_team_week": 1000.0},
+    )  # fmt: skip
+    _, _, _, plan = solve(folder, np.zeros((1, 1, 1)), np.zeros((1, 1, 1)),
+                          np.full((1, 1), 2.0), np.ones((1, 1)))  # fmt: skip
+    assert plan.deployed[0, 0] == pytest.approx(2.0)
+    assert plan.objective == pytest.approx(2 * 1000 / 1e6)

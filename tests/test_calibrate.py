@@ -101,6 +101,8 @@ BAD_OBSERVED = {
     "non-integer count": ("2020-05-01,x,2.5", "line 3, column 'new_cases': '2.5' is invalid"),
     "unparseable date": ("2020-05-32,x,4", "line 3, column 'date': '2020-05-32' is not a date"),
     "duplicated row": ("2020-04-30,x,4", "line 3: (2020-04-30, x) repeats line 2"),
+    "infinite count": ("2020-05-01,x,inf", "line 3, column 'new_cases': 'inf' is invalid"),
+    "date years away": ("2031-05-01,x,4", "line 3: 2031-05-01 is more than 1095 days after"),
 }  # fmt: skip
 
 
@@ -126,6 +128,22 @@ def test_no_usable_rows_exits_2(synthetic, tmp_path):
     result = CliRunner().invoke(main, ["calibrate", str(folder), "--observed", str(path)])
     assert result.exit_code == 2
     assert f"{path}: no usable rows" in result.output
+
+
+def test_fewer_rows_than_parameters_exits_2(synthetic, tmp_path):
+    folder, _, _ = synthetic
+    path = tmp_path / "short.csv"
+    path.write_text("date,region,new_cases\n2020-04-30,national,7\n2020-05-01,national,9\n")
+    result = CliRunner().invoke(main, ["calibrate", str(folder), "--observed", str(path)])
+    assert result.exit_code == 2
+    assert "2 reported row(s) cannot determine 4 parameter(s)" in result.output
+
+
+def test_observed_must_be_a_readable_file(synthetic):
+    folder, _, _ = synthetic
+    result = CliRunner().invoke(main, ["calibrate", str(folder), "--observed", str(folder)])
+    assert result.exit_code == 2
+    assert f"{folder}: not a readable UTF-8 CSV file" in result.output
 
 
 def test_per_province_needs_province_rows(synthetic):
