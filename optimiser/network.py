@@ -181,6 +181,13 @@ def build_network(scenario: Scenario) -> Network:
         bwd[:, head, :], np.broadcast_to(arrival, (n_k, n_a, n_w)), axis=2
     )
     allowed = permitted & useful
+    # Holding stock at the end of week w helps only if the goods can still move on from w + 1;
+    # at provinces it also serves the week's own durable equipment in use.
+    n_p = len(scenario.provinces)
+    moves_on = np.zeros_like(bwd)
+    moves_on[..., :-1] = bwd[..., 1:]
+    stock_possible = fwd & moves_on
+    stock_possible[:, :n_p] = fwd[:, :n_p]
 
     team_open = route_open & arrives_in_time & np.array([a.personnel for a in arcs])[:, None]
     team_sources = np.zeros((n_n, n_w), dtype=bool)
@@ -199,7 +206,7 @@ def build_network(scenario: Scenario) -> Network:
         exempt=exempt,
         exemption_ids=exemption_ids,
         allowed=allowed,
-        stock_possible=fwd & bwd,
+        stock_possible=stock_possible,
         team_allowed=team_allowed,
         team_arrives=team_fwd,
     )
