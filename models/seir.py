@@ -154,13 +154,13 @@ def integrate(
     n_provinces = population.size
     exposed0 = np.asarray(initial_exposed, dtype=float)
     if n_draws is None:
-        candidates = [exposed0] + [
-            np.asarray(x) for x in (contact_factor, testing_coverage, care_coverage)
-        ]
+        # The draw axis leads every batched input: daily series are 3-D, seeds and parameters
+        # with draws are at least 1-D per province set.
+        daily_inputs = (contact_factor, testing_coverage, care_coverage)
         n_draws = max(
-            [a.shape[0] for a in candidates if a is not None and a.ndim == 3]
+            [np.shape(x)[0] for x in daily_inputs if x is not None and np.ndim(x) == 3]
             + [exposed0.shape[0] if exposed0.ndim == 2 else 1]
-            + [np.asarray(v).shape[0] for v in vars(params).values() if np.ndim(v) >= 1]
+            + [np.shape(v)[0] for v in vars(params).values() if np.ndim(v) >= 1]
         )
     shape = (len(COMPARTMENTS), n_draws, n_provinces)
 
@@ -169,11 +169,8 @@ def integrate(
 
     gamma = 1.0 / p("infectious_days")
     beta0 = p("r0") * gamma
-    contact = (
-        _daily(1.0, n_draws, n_days, n_provinces)
-        if contact_factor is None
-        else _daily(contact_factor, n_draws, n_days, n_provinces)
-    )
+    contact = _daily(1.0 if contact_factor is None else contact_factor, n_draws, n_days,
+                     n_provinces)  # fmt: skip
     testing = _daily(testing_coverage, n_draws, n_days, n_provinces)
     care = _daily(care_coverage, n_draws, n_days, n_provinces)
     beta_daily = beta0[:, None, :] * contact
@@ -193,10 +190,7 @@ def integrate(
     y[E] = exposed0
     out = np.empty((n_days + 1, *shape))
     out[0] = y
-    fixed = (
-        1.0 / p("latent_days"),
-        gamma,
-    )
+    sigma = 1.0 / p("latent_days")
     mixing_t = np.eye(n_provinces) if mixing is None else np.asarray(mixing, dtype=float).T
     inv_population = 1.0 / population
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
@@ -210,8 +204,8 @@ def integrate(
             args=(
                 shape,
                 beta_daily[:, start],
-                fixed[0],
-                fixed[1],
+                sigma,
+                gamma,
                 detection_daily[:, start],
                 p("hospital_share"),
                 1.0 / p("stay_days"),

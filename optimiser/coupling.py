@@ -227,9 +227,8 @@ def run(scenario: Scenario) -> Outcome:
             if converged_on:
                 converged = True
                 break
-        damping = 1.0 if cfg.coupling.mode == "one-way" else cfg.coupling.damping
-        testing = testing + damping * (new_testing - testing)
-        care = care + damping * (new_care - care)
+        testing = testing + cfg.coupling.damping * (new_testing - testing)
+        care = care + cfg.coupling.damping * (new_care - care)
 
     # Report what the last plan itself delivers, not the damped blend.
     testing, care = new_testing, new_care
