@@ -226,7 +226,7 @@ def to_dataset(
     people: np.ndarray, provinces: list[str], start_date: np.datetime64 | str | None = None
 ) -> xr.Dataset:
     """Label one draw's (compartment, province, day) array, or many draws', as a Dataset."""
-    dims = ("compartment", "province", "day")
+    dims: tuple[str, ...] = ("compartment", "province", "day")
     if people.ndim == 4:
         dims = ("draw", *dims)
     n_days = people.shape[-1]
@@ -236,7 +236,8 @@ def to_dataset(
         "day": np.arange(n_days),
     }
     if start_date is not None:
-        coords["date"] = ("day", np.datetime64(start_date, "D") + np.arange(n_days))
+        first_day = np.datetime64(str(start_date)[:10], "D")
+        coords["date"] = ("day", first_day + np.arange(n_days))
     ds = xr.Dataset({"people": (dims, people)}, coords=coords)
     ds["people"].attrs.update(units="persons", long_name="persons per compartment at 00:00")
     return ds

@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -83,7 +84,7 @@ def lp_index(scenario: Scenario, net: Network) -> LPIndex:
     n_p = len(scenario.provinces)
     node_index = {n: i for i, n in enumerate(scenario.node_ids)}
     k_index = {c: k for k, c in enumerate(scenario.commodity_ids)}
-    ship = [tuple(map(int, x)) for x in np.argwhere(net.allowed)]
+    ship = [(int(k), int(a), int(w)) for k, a, w in np.argwhere(net.allowed)]
     procure = sorted(
         {
             (k_index[r.commodity], node_index[r.depot], w)
@@ -92,14 +93,14 @@ def lp_index(scenario: Scenario, net: Network) -> LPIndex:
             for w in range(scenario.n_weeks)
         }
     )
-    stock = [tuple(map(int, x)) for x in np.argwhere(net.stock_possible)]
+    stock = [(int(k), int(n), int(w)) for k, n, w in np.argwhere(net.stock_possible)]
     unmet = [
         (k, p, w)
         for k in range(len(scenario.commodities))
         for p in range(n_p)
         for w in range(scenario.n_weeks)
     ]
-    team_ship = [tuple(map(int, x)) for x in np.argwhere(net.team_allowed)]
+    team_ship = [(int(a), int(w)) for a, w in np.argwhere(net.team_allowed)]
     origins = [node_index[o] for o in scenario.config.staff.origins]
     dispatch = [(d, w) for d in origins for w in range(scenario.n_weeks)]
     deploy = [(int(p), int(w)) for p, w in np.argwhere(net.team_arrives[:n_p])]
@@ -418,7 +419,7 @@ class AllocationLP:
         offers; quota_t (E,); budget_usd; teams_per_week. Pyomo's parameters always follow;
         once HiGHS holds the model the same values go to it directly (see `InPlace`)."""
         m, ix = self.model, self.ix
-        families = {
+        families: dict[str, tuple[Any, list]] = {
             "need": (m.need, ix.unmet),
             "harm": (m.harm, ix.unmet),
             "team_need": (m.team_need, ix.team_need),

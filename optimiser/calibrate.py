@@ -242,14 +242,14 @@ class Calibrator:
             else self.epi.population / self.epi.population.sum()
         )
         self.defaults = {
-            "r0": float(np.mean(self.epi.params.r0)),
+            "r0": float(np.mean(np.asarray(self.epi.params.r0, dtype=float))),
             "reduction": 0.0,  # unused unless fitted: the scenario's schedule applies
             "reporting": cal.reporting,
             "seed": float(self.epi.initial_exposed.sum()),
         }
         self.parameters: list[Parameter] = []
         for kind in fit:
-            low, high = cal.bounds[kind]
+            low, high = cal.bounds[kind]  # type: ignore[index]  # names checked above
             if kind in per_province:
                 self.parameters += [
                     Parameter(f"{kind}[{p}]", kind, i, low, high)
@@ -473,7 +473,7 @@ def fit_summary(result: FitResult, cal: Calibrator) -> dict:
     from optimiser.results import plain
 
     scenario = cal.scenario
-    return plain({
+    summary: dict = plain({
         "scenario": scenario.config.name,
         "observed": str(cal.observed.path),
         "observed_sha256": hashlib.sha256(cal.observed.path.read_bytes()).hexdigest(),
@@ -501,6 +501,7 @@ def fit_summary(result: FitResult, cal: Calibrator) -> dict:
         "heldout": result.heldout,
         "timings_s": result.timings_s,
     })  # fmt: skip
+    return summary
 
 
 def overrides_yaml(result: FitResult, cal: Calibrator, out: Path) -> str:
@@ -514,8 +515,8 @@ def overrides_yaml(result: FitResult, cal: Calibrator, out: Path) -> str:
     calibration: dict = {}
     if "r0" in fitted:
         epidemic["r0"] = round(float(fitted["r0"]), 4)
-    if "reduction" in fitted:
-        lockdown = scenario.config.calibration.lockdown_date
+    lockdown = scenario.config.calibration.lockdown_date
+    if "reduction" in fitted and lockdown is not None:  # a fitted reduction implies a date
         earlier = [
             {"from": s.from_.isoformat(), "reduction": s.reduction}
             for s in scenario.config.epidemic.contact_reduction

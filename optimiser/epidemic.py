@@ -112,7 +112,12 @@ class EpidemicSetup:
         )
 
     def simulate(
-        self, testing: np.ndarray, care: np.ndarray, extra_weeks: int = 0, **tolerances: float
+        self,
+        testing: np.ndarray,
+        care: np.ndarray,
+        extra_weeks: int = 0,
+        rtol: float = 1e-6,
+        atol: float = 1e-6,
     ) -> np.ndarray:
         """Persons per (compartment, province, day) under weekly coverage (P, W) or, for a
         batch, (B, P, W) -> (B, compartment, province, day). `extra_weeks` runs on past the
@@ -132,7 +137,8 @@ class EpidemicSetup:
             contact_factor=contact,
             testing_coverage=weekly_to_daily(np.pad(testing, pad), n_days),
             care_coverage=weekly_to_daily(np.pad(care, pad), n_days),
-            **tolerances,
+            rtol=rtol,
+            atol=atol,
         )
         return out if batched else out[0]
 

@@ -513,7 +513,7 @@ def _read_mobility(path: Path, provinces: list[str], problems: list[str]) -> np.
 
 # --- entry point -----------------------------------------------------------------------------
 
-TABLE_ROWS = {
+TABLE_ROWS: dict[str, type[BaseModel]] = {
     "provinces": ProvinceRow,
     "commodities": CommodityRow,
     "depots": DepotRow,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import json
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -181,18 +182,17 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         )
 
     epidemic_run = outcome.people_no_aid is not None
-    summary = {
+    no_aid, with_plan = outcome.people_no_aid, outcome.people_with_plan
+    summary: dict[str, Any] = {
         "scenario": cfg.name,
         "status": plan.status,
         "objective": plan.objective,
         "objective_units": "linearised deaths: harm-weighted unmet need + spending / "
         "usd_per_death_averted (not a death count)",
-        "deaths_no_aid": total_deaths(outcome.people_no_aid) if epidemic_run else None,
-        "deaths_with_plan": total_deaths(outcome.people_with_plan) if epidemic_run else None,
-        "infections_no_aid": total_infections(outcome.people_no_aid) if epidemic_run else None,
-        "infections_with_plan": (
-            total_infections(outcome.people_with_plan) if epidemic_run else None
-        ),
+        "deaths_no_aid": total_deaths(no_aid) if no_aid is not None else None,
+        "deaths_with_plan": total_deaths(with_plan) if with_plan is not None else None,
+        "infections_no_aid": total_infections(no_aid) if no_aid is not None else None,
+        "infections_with_plan": total_infections(with_plan) if with_plan is not None else None,
         "epidemic": "SEIR model" if epidemic_run else "not computed: needs come from needs.csv",
         "fill_rate": {
             **{
@@ -236,7 +236,7 @@ def summary_of(ds: xr.Dataset) -> dict:
     return json.loads(ds.attrs["summary_json"])
 
 
-def plain(value: object) -> object:
+def plain(value: Any) -> Any:
     """JSON-ready copy: numpy scalars as Python numbers, NaN as null."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}

@@ -7,7 +7,7 @@ message quotes when a value is invalid. All models are frozen and reject unknown
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -17,9 +17,9 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$")]
 LEVERS = ("testing", "care")
 
 
-def F(unit: str, description: str, **constraints: object) -> object:  # noqa: N802
+def F(unit: str, description: str, **constraints: Any) -> Any:  # noqa: N802
     """A field with its unit and one-line description kept together."""
-    return Field(description=f"{description} [{unit}]", **constraints)  # type: ignore[call-overload]
+    return Field(description=f"{description} [{unit}]", **constraints)
 
 
 class Frozen(BaseModel):
