@@ -215,7 +215,7 @@ def sanction_quota(m: pyo.ConcreteModel, scenario: Scenario, ix: LPIndex) -> Non
 
 
 def budget_cap(m: pyo.ConcreteModel, scenario: Scenario) -> None:
-    """procurement + transport <= budget_usd (only when a budget is set)."""
+    """procurement + transport + teams <= budget_usd (only when a budget is set)."""
     if scenario.config.objective.budget_usd is None:
         return
     m.budget_cap = pyo.Constraint(expr=m.spending <= m.budget)
@@ -436,8 +436,8 @@ class AllocationLP:
         if values.get("budget_usd") is not None and not hasattr(m, "budget_cap"):
             raise ValueError("the model has no budget row: set objective.budget_usd to build one")
         for name, given in values.items():
-            if given is None:
-                continue
+            if given is None or not families[name][1]:
+                continue  # nothing given, or no row or column holds this data
             param, index = families[name]
             array = np.asarray(given, dtype=float)
             flat = array[tuple(np.array(index, dtype=int).T)] if array.ndim else array[None]
@@ -479,8 +479,9 @@ class InPlace:
     """Where each variable and row of the LP sits in the persistent HiGHS instance.
 
     Pyomo stays the modelling layer and builds and translates the model once. Between solves
-    only needs, harm weights and capacities change; evaluating every mutable parameter
-    expression through Pyomo cost about 0.08 s per re-solve against 0.013 s for HiGHS itself
+    only data change (needs, harm weights, capacities, availability, quotas, budget, teams);
+    evaluating every mutable parameter expression through Pyomo cost about 0.08 s per
+    re-solve against 0.013 s for HiGHS itself
     (default scenario), so this sends the new values to HiGHS in a few vectorised highspy
     calls and reads the solution back as arrays. It relies on the persistent interface's
     HiGHS object and index maps (Pyomo 6.10), and checks on creation that the rows it will
@@ -538,28 +539,48 @@ class InPlace:
         self._check(m, ix)
 
     def _check(self, m, ix) -> None:
-        """The rows and columns this class changes must read as its formulas say."""
+        """The bounds, rows and costs this class changes must read as its formulas say, at
+        both ends, so that a sign or a side the translation chose differently shows up."""
         model = self.highs.getLp()
-        need = np.array([pyo.value(m.need[i]) for i in ix.unmet])
-        team_need = np.array([pyo.value(m.team_need[i]) for i in ix.team_need])
-        capacity = np.array([pyo.value(m.capacity[i]) for i in ix.capacity])
-        available = np.array([pyo.value(m.available[i]) for i in ix.procure])
+        col_lower, col_upper = np.asarray(model.col_lower_), np.asarray(model.col_upper_)
+        row_lower, row_upper = np.asarray(model.row_lower_), np.asarray(model.row_upper_)
+        cost = np.asarray(model.col_cost_)
+
+        def values(param, index) -> np.ndarray:
+            return np.array([pyo.value(param[i]) for i in index], dtype=float)
+
+        need, team_need = values(m.need, ix.unmet), values(m.team_need, ix.team_need)
         quotas = self.quota_rows >= 0
-        quota = np.array([pyo.value(m.quota[e]) for e in range(quotas.size)])[quotas]
+        quota = values(m.quota, range(quotas.size))[quotas]
+        dispatch = np.full(self.rows["dispatch"].size, pyo.value(m.teams_per_week))
+        inf = highspy.kHighsInf
         expected = [
-            (np.asarray(model.col_upper_)[self.cols["procure"]], available),
-            (np.asarray(model.row_upper_)[self.quota_rows[quotas]], quota),
-            (
-                np.asarray(model.row_upper_)[self.rows["dispatch"]],
-                np.full(self.rows["dispatch"].size, pyo.value(m.teams_per_week)),
-            ),
-            (np.asarray(model.col_upper_)[self.cols["unmet"]], need),
-            (np.asarray(model.row_upper_)[self.rows["balance"]], -need[self.consumed]),
-            (np.asarray(model.row_upper_)[self.rows["equipment"]], -need[~self.consumed]),
-            (np.asarray(model.col_upper_)[self.cols["team_unmet"]], team_need),
-            (np.asarray(model.row_upper_)[self.rows["team_cover"]], -team_need),
-            (np.asarray(model.row_upper_)[self.rows["capacity"]], capacity),
+            (col_lower[self.cols["unmet"]], 0.0),
+            (col_upper[self.cols["unmet"]], need),
+            (cost[self.cols["unmet"]], values(m.harm, ix.unmet)),
+            (row_lower[self.rows["balance"]], -need[self.consumed]),
+            (row_upper[self.rows["balance"]], -need[self.consumed]),
+            (row_lower[self.rows["equipment"]], -inf),
+            (row_upper[self.rows["equipment"]], -need[~self.consumed]),
+            (col_lower[self.cols["team_unmet"]], 0.0),
+            (col_upper[self.cols["team_unmet"]], team_need),
+            (cost[self.cols["team_unmet"]], values(m.team_harm, ix.team_need)),
+            (row_lower[self.rows["team_cover"]], -inf),
+            (row_upper[self.rows["team_cover"]], -team_need),
+            (row_lower[self.rows["capacity"]], -inf),
+            (row_upper[self.rows["capacity"]], values(m.capacity, ix.capacity)),
+            (col_lower[self.cols["procure"]], 0.0),
+            (col_upper[self.cols["procure"]], values(m.available, ix.procure)),
+            (row_lower[self.quota_rows[quotas]], -inf),
+            (row_upper[self.quota_rows[quotas]], quota),
+            (row_lower[self.rows["dispatch"]], -inf),
+            (row_upper[self.rows["dispatch"]], dispatch),
         ]
+        if self.budget_row is not None:
+            expected += [
+                (row_lower[[self.budget_row]], -inf),
+                (row_upper[[self.budget_row]], pyo.value(m.budget)),
+            ]
         for got, want in expected:
             if not np.allclose(got, want, rtol=1e-12, atol=1e-12):
                 raise RuntimeError("HiGHS holds the LP in a form aidopt does not expect")

@@ -308,9 +308,7 @@ class Calibrator:
     def _contact(self, reduction: np.ndarray) -> np.ndarray:
         """(B, days, P) contact factor: the scenario's schedule, except that a fitted
         reduction replaces it from the lockdown date on."""
-        base = self.epi.contact_factor[: self.n_days]
-        if base.shape[0] < self.n_days:  # the fit may run past the scenario's horizon
-            base = np.concatenate([base, np.repeat(base[-1:], self.n_days - base.shape[0], 0)])
+        base = self.epi.contact_for(self.n_days)
         factor = np.broadcast_to(base, (reduction.shape[0], *base.shape)).copy()
         lockdown = self.scenario.config.calibration.lockdown_date
         if any(p.kind == "reduction" for p in self.parameters):

@@ -59,8 +59,8 @@ class EpidemicSetup:
     population: np.ndarray
     initial_exposed: np.ndarray
     mixing: np.ndarray
-    contact_factor: np.ndarray
-    """(days, P) one minus the contact reduction in force that day"""
+    reduction_steps: tuple[tuple[int, float], ...]
+    """(first day, share of contacts removed) of each step of the schedule, in order"""
     n_weeks: int
     tail_weeks: int = 0
     """weeks past the horizon over which the testing gradient counts deaths"""
@@ -68,6 +68,18 @@ class EpidemicSetup:
     @property
     def n_days(self) -> int:
         return 7 * self.n_weeks
+
+    def contact_for(self, n_days: int) -> np.ndarray:
+        """(days, P) one minus the contact reduction in force each day, for any span."""
+        factor = np.ones(n_days)
+        for first_day, reduction in self.reduction_steps:
+            factor[max(first_day, 0) :] = 1.0 - reduction
+        return np.repeat(factor[:, None], self.population.size, axis=1)
+
+    @property
+    def contact_factor(self) -> np.ndarray:
+        """(days, P) over the horizon."""
+        return self.contact_for(self.n_days)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> EpidemicSetup:
@@ -82,11 +94,10 @@ class EpidemicSetup:
                 population, lat, lon, epi.mobility.outside_share, epi.mobility.distance_exponent
             )
         )
-        n_days = 7 * scenario.n_weeks
-        dates = np.datetime64(scenario.config.start_date, "D") + np.arange(n_days)
-        factor = np.ones(n_days)
-        for step in epi.contact_reduction:
-            factor[dates >= np.datetime64(step.from_, "D")] = 1.0 - step.reduction
+        steps = tuple(
+            ((step.from_ - scenario.config.start_date).days, step.reduction)
+            for step in epi.contact_reduction
+        )
         params = SEIRParameters(
             r0=epi.r0,
             latent_days=epi.latent_days,
@@ -106,7 +117,7 @@ class EpidemicSetup:
                 [seeds.get(p.id, p.initial_infections) for p in scenario.provinces]
             ),
             mixing=mixing,
-            contact_factor=np.repeat(factor[:, None], len(population), axis=1),
+            reduction_steps=steps,
             n_weeks=scenario.n_weeks,
             tail_weeks=epi.gradient_tail_weeks,
         )
@@ -121,22 +132,22 @@ class EpidemicSetup:
     ) -> np.ndarray:
         """Persons per (compartment, province, day) under weekly coverage (P, W) or, for a
         batch, (B, P, W) -> (B, compartment, province, day). `extra_weeks` runs on past the
-        horizon with no aid and the last contact reduction."""
+        horizon with no aid, the contact schedule going on as given."""
         batched = np.ndim(testing) == 3 or np.ndim(care) == 3
         n_days = self.n_days + 7 * extra_weeks
-        pad = [(0, 0)] * (np.ndim(testing) - 1) + [(0, extra_weeks)]
-        contact = np.concatenate(
-            [self.contact_factor, np.repeat(self.contact_factor[-1:], 7 * extra_weeks, axis=0)]
-        )
+
+        def pad(weekly: np.ndarray) -> np.ndarray:
+            return np.pad(weekly, [(0, 0)] * (np.ndim(weekly) - 1) + [(0, extra_weeks)])
+
         out = integrate(
             self.params,
             self.population,
             self.initial_exposed,
             n_days,
             mixing=self.mixing,
-            contact_factor=contact,
-            testing_coverage=weekly_to_daily(np.pad(testing, pad), n_days),
-            care_coverage=weekly_to_daily(np.pad(care, pad), n_days),
+            contact_factor=self.contact_for(n_days),
+            testing_coverage=weekly_to_daily(pad(testing), n_days),
+            care_coverage=weekly_to_daily(pad(care), n_days),
             rtol=rtol,
             atol=atol,
         )

@@ -406,7 +406,13 @@ def check_sanctions(scn: dict, config: ScenarioConfig, files: dict[str, Path]) -
                 problems.append(
                     f"{where}, exemption '{ex.id}': {_unknown('commodity', c, commodities)}"
                 )
-    options = {e.id for e in sanctions.exemptions}
+    ids = Counter(e.id for e in sanctions.exemptions)
+    problems += [
+        f"{where}, exemptions: id '{ex_id}' appears {n} times; ids must be unique"
+        for ex_id, n in ids.items()
+        if n > 1
+    ]
+    options = set(ids)
     for ex_id in config.exemptions_requested:
         if ex_id not in options:
             problems.append(

@@ -7,7 +7,7 @@ import pytest
 from conftest import arc, commodity, tiny_scenario
 
 from optimiser.allocation import AllocationLP
-from optimiser.inputs import load_scenario
+from optimiser.inputs import ScenarioError, load_scenario
 from optimiser.network import build_network
 
 COST_WEIGHT = 1e-6  # 1 / usd_per_death_averted in tiny scenarios
@@ -304,3 +304,20 @@ def test_teams_are_not_sent_beyond_the_need_once_they_cost(tmp_path):
                           np.full((1, 1), 2.0), np.ones((1, 1)))  # fmt: skip
     assert plan.deployed[0, 0] == pytest.approx(2.0)
     assert plan.objective == pytest.approx(2 * 1000 / 1e6)
+
+
+def test_updating_data_no_row_holds_is_a_no_op(tmp_path):
+    folder = tiny_scenario(
+        tmp_path / "s", provinces=("x",), depots=("a",), arcs=[arc("a-x", "a", "x")],
+        approvals={},
+    )  # fmt: skip
+    _, _, lp, before = solve(folder, np.full((1, 1, 1), 5.0), np.ones((1, 1, 1)))
+    lp.update(capacity_t_per_week=np.ones((1, 1)))  # no route is open: no capacity row
+    assert lp.solve().objective == pytest.approx(before.objective)
+
+
+def test_exemption_ids_must_be_unique(tmp_path):
+    with pytest.raises(ScenarioError, match="exemptions: id 'gen' appears 2 times"):
+        load_scenario(
+            tiny_scenario(tmp_path / "s", exemptions=[EXEMPTION, {**EXEMPTION, "quota_t": 9}])
+        )

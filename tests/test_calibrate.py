@@ -231,3 +231,14 @@ def test_without_a_fitted_reduction_the_scenario_lockdown_stays():
     np.testing.assert_allclose(factor[lockdown:], 1.0 - reduction)
     with pytest.raises(ScenarioError, match="--per-province reduction: not among the fitted"):
         Calibrator(scenario, observed, fit=("r0",), per_province=("reduction",))
+
+
+def test_the_lockdown_holds_past_a_short_planning_horizon():
+    """The observed data run months past a two-week plan; the schedule must go on."""
+    scenario = load_scenario(DPRK_2022, ["horizon_weeks=2"])
+    observed = read_observed(DPRK_2022 / "observed-national.csv", scenario)
+    cal = Calibrator(scenario, observed, fit=("r0", "reporting", "seed"))
+    factor = cal._contact(np.zeros((1, len(scenario.provinces))))[0]
+    assert factor.shape[0] > 100
+    reduction = scenario.config.epidemic.contact_reduction[0].reduction
+    np.testing.assert_allclose(factor[20:], 1.0 - reduction)
