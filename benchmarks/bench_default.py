@@ -64,7 +64,7 @@ def main() -> None:
     epi = EpidemicSetup.from_scenario(scenario)
     zero = np.zeros((len(scenario.provinces), scenario.n_weeks))
     t_epidemic, people = timed(lambda: epi.simulate(zero, zero), n)
-    t_gradient, (g_testing, g_care) = timed(lambda: epi.harm_gradient(zero, zero, people), 1)
+    t_gradient, (g_testing, g_care) = timed(lambda: epi.harm_gradient(zero, zero, people), 3)
     needs = weekly_needs(people, scenario.commodities, cfg.epidemic, cfg.staff, scenario.n_weeks)
     harm, team_harm = harm_weights(
         needs.quantity, needs.teams, g_testing, g_care, scenario.commodities, cfg.staff
