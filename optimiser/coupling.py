@@ -5,7 +5,9 @@ closed-loop: starting from no coverage, repeat
                  epidemic(coverage) -> needs, harm weights -> LP (updated, re-solved) -> plan
                  new coverage = what the plan delivers / what is needed
                  coverage += damping * (new coverage - coverage)
-             until the largest change in coverage is below the tolerance, or the limit.
+             until the largest change in coverage is below the tolerance, or (if
+             `deaths_tolerance` is set) deaths change by less than that share between
+             iterations, or the iteration limit.
 
 Either way the plan's own coverage is then run through the epidemic once more to report deaths
 with the plan. A scenario that brings its own needs (`needs.csv`) skips the epidemic.
