@@ -104,40 +104,36 @@ def _reachable(
     head: np.ndarray,
     transit: np.ndarray,
     forward: bool,
+    wait: bool = True,
 ) -> np.ndarray:
     """(..., N, W) nodes reachable from `start` in the time-expanded graph.
 
     Forward: where goods present at `start` (node, week) can be by waiting or shipping.
     Backward: where goods must be to reach a `start` (node, week) in time.
-    `open_` is (..., A, W) and selects usable (arc, departure week) pairs.
+    `open_` is (..., A, W) and selects usable (arc, departure week) pairs. With `wait` false
+    nothing may be held at a node from one week to the next (medical teams).
     """
     reach = start.copy()
     n_weeks = start.shape[-1]
-    weeks = range(n_weeks) if forward else range(n_weeks - 1, -1, -1)
-    for w in weeks:
-        # Holding stock links week w-1 to w (forward) or w+1 to w (backward).
-        if forward and w > 0:
+    for w in range(n_weeks) if forward else range(n_weeks - 1, -1, -1):
+        # Holding links week w-1 to w (forward) or w+1 to w (backward).
+        if wait and forward and w > 0:
             reach[..., w] |= reach[..., w - 1]
-        if not forward and w < n_weeks - 1:
+        if wait and not forward and w < n_weeks - 1:
             reach[..., w] |= reach[..., w + 1]
         # Zero-transit arcs chain within one week: repeat until nothing changes.
         changed = True
         while changed:
             changed = False
             for a in range(len(tail)):
-                if forward:
-                    src, dst, wd, wa = tail[a], head[a], w, w + transit[a]
-                else:
-                    src, dst, wd, wa = head[a], tail[a], w - transit[a], w
-                if not (0 <= wd and wa < n_weeks):
+                if forward:  # read the tail at departure, write the head at arrival
+                    src, dst, write, depart = tail[a], head[a], w + transit[a], w
+                else:  # read the head at arrival, write the tail at departure
+                    src, dst, write, depart = head[a], tail[a], w - transit[a], w - transit[a]
+                if not 0 <= write < n_weeks:
                     continue
-                dep_ok = open_[..., a, wd]
-                if forward:
-                    new = reach[..., src, wd] & dep_ok & ~reach[..., dst, wa]
-                    reach[..., dst, wa] |= new
-                else:
-                    new = reach[..., src, wa] & dep_ok & ~reach[..., dst, wd]
-                    reach[..., dst, wd] |= new
+                new = reach[..., src, w] & open_[..., a, depart] & ~reach[..., dst, write]
+                reach[..., dst, write] |= new
                 changed |= bool(np.any(new)) and transit[a] == 0
     return reach
 
@@ -193,7 +189,7 @@ def build_network(scenario: Scenario) -> Network:
     team_sources = np.zeros((n_n, n_w), dtype=bool)
     for origin in scenario.config.staff.origins:
         team_sources[node_index[origin]] = True
-    team_fwd = _reachable_no_wait(team_sources, team_open, tail, head, transit)
+    team_fwd = _reachable(team_sources, team_open, tail, head, transit, forward=True, wait=False)
     team_allowed = team_open & team_fwd[tail, :]
     return Network(
         arc_ids=[a.id for a in arcs],
@@ -210,21 +206,3 @@ def build_network(scenario: Scenario) -> Network:
         team_allowed=team_allowed,
         team_arrives=team_fwd,
     )
-
-
-def _reachable_no_wait(
-    start: np.ndarray, open_: np.ndarray, tail: np.ndarray, head: np.ndarray, transit: np.ndarray
-) -> np.ndarray:
-    """(N, W) where teams leaving an origin in some week can be; teams do not wait en route."""
-    reach = start.copy()
-    n_weeks = start.shape[-1]
-    for w in range(n_weeks):
-        changed = True
-        while changed:
-            changed = False
-            for a in range(len(tail)):
-                wa = w + transit[a]
-                if wa < n_weeks and open_[a, w] and reach[tail[a], w] and not reach[head[a], wa]:
-                    reach[head[a], wa] = True
-                    changed = changed or transit[a] == 0
-    return reach
