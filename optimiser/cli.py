@@ -1,6 +1,7 @@
 """Command line: `aidopt run`, `aidopt validate`, `aidopt calibrate`.
 
-Exit status: 0 success, 2 invalid input (nothing written), 1 the solver failed.
+Exit status: 0 success, 2 invalid input (nothing written), 1 the solver failed, 3 the closed
+loop did not converge (the result is written, marked `converged: false`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from optimiser.exports import OutputError, write_outputs
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
 
 DEFAULT_SCENARIO = Path("inputs/korea-2020")
-INVALID_INPUT, SOLVER_FAILED = 2, 1
+INVALID_INPUT, SOLVER_FAILED, NOT_CONVERGED = 2, 1, 3
 
 
 def _fail(problems: list[str], status: int) -> None:
@@ -56,8 +57,15 @@ def main() -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path), help="output folder [results/<scenario folder>/]"
 )
+@click.option(
+    "--allow-unconverged",
+    is_flag=True,
+    help="exit 0 even when the closed loop stops at its iteration limit (for batch use)",
+)
 @overrides_option
-def run(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
+def run(
+    scenario: Path, out: Path | None, allow_unconverged: bool, overrides: tuple[str, ...]
+) -> None:
     """Plan for SCENARIO (a scenario folder) and write the plan and its summary."""
     from optimiser.coupling import run as run_coupling
     from optimiser.exports import check_output_folder
@@ -75,27 +83,45 @@ def run(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
         _fail([str(exc)], SOLVER_FAILED)
     ds = to_dataset(outcome)
     files = write_outputs(ds, out)
-    click.echo(format_summary(summary_of(ds), out, files))
+    summary = summary_of(ds)
+    click.echo(format_summary(summary, out, files))
+    if not summary["coupling"]["converged"]:
+        click.echo(
+            f"error: the closed loop did not converge in {summary['coupling']['iterations']} "
+            f"iterations (deaths over the last ones: "
+            f"{summary['coupling']['deaths_range_last_iterations']}); the plan is written but is "
+            f"not an answer. Raise coupling.max_iterations, or pass --allow-unconverged.",
+            err=True,
+        )
+        if not allow_unconverged:
+            sys.exit(NOT_CONVERGED)
 
 
 def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
     lines = []
     coupling = summary["coupling"]
     state = (
-        f"converged on {coupling['converged_on']}" if coupling["converged"] else "did NOT converge"
+        f"converged ({coupling['converged_on']})" if coupling["converged"] else "did NOT converge"
     )
     lines.append(
-        f"{summary['scenario']}: {summary['status']} plan; {coupling['mode']} coupling {state} "
-        f"after {coupling['iterations']} iteration(s)"
+        f"{summary['scenario']}: {coupling['mode']} coupling {state} after "
+        f"{coupling['iterations']} iteration(s)"
     )
     if summary["deaths_no_aid"] is not None:
+        w = summary["by_window"]
+        for label, key, when in (("deaths", "deaths", "horizon"), ("deaths", "deaths", "outlook"),
+                                 ("infections", "infections", "outlook")):  # fmt: skip
+            date = summary[f"{when}_date"]
+            lines.append(
+                f"  {label} by {date} ({when}): {w[f'{key}_no_aid'][when]:>13,.0f} without aid "
+                f"-> {w[f'{key}_with_plan'][when]:,.0f} with the plan"
+            )
+        r = summary["reproduction_number"]
         lines.append(
-            f"  deaths by the horizon:  {summary['deaths_no_aid']:>12,.0f} without aid -> "
-            f"{summary['deaths_with_plan']:,.0f} with the plan"
-        )
-        lines.append(
-            f"  infections:             {summary['infections_no_aid']:>12,.0f} without aid -> "
-            f"{summary['infections_with_plan']:,.0f} with the plan"
+            "  reproduction number without aid "
+            + ", ".join(f"{v:.2f} ({k.replace('_', ' ')})" for k, v in r["no_aid"].items())
+            + "; at full coverage "
+            + ", ".join(f"{v:.2f}" for v in r["full_coverage"].values())
         )
     else:
         lines.append(f"  deaths: {summary['epidemic']}")
@@ -106,10 +132,15 @@ def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
         if v is not None
     )
     lines.append(f"  fill rate (in brackets: of the need it could reach in time): {fills}")
+    spent = summary["spending_usd"]
+    lines.append(
+        f"  spending: {spent['total']:,.0f} USD (procurement {spent['procurement']:,.0f}, "
+        f"transport {spent['transport']:,.0f}, teams {spent['teams']:,.0f})"
+    )
     t = summary["timings_s"]
     lines.append(
-        f"  time: epidemic {t['epidemic']:.2f} s, LP build {t['build']:.2f} s, "
-        f"solves {t['solve']:.2f} s, total {t['total']:.2f} s "
+        f"  time: epidemic {t['epidemic']:.2f} s, gradient {t['gradient']:.2f} s, LP build "
+        f"{t['build']:.2f} s, solves {t['solve']:.2f} s, total {t['total']:.2f} s "
         f"({summary['lp']['columns']} columns x {summary['lp']['rows']} rows)"
     )
     lines.append(f"  wrote {out}/: {' '.join(f.name for f in files)}")
@@ -121,12 +152,10 @@ def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
 @overrides_option
 def validate(scenario: Path, overrides: tuple[str, ...]) -> None:
     """Check SCENARIO's inputs and print their sizes, or every problem found."""
-    from optimiser.allocation import lp_index
     from optimiser.network import build_network
 
     scn = _load(scenario, overrides)
     net = build_network(scn)
-    ix = lp_index(scn, net)
     cfg = scn.config
     click.echo(f"{cfg.name}: valid ({scn.folder})")
     click.echo(
@@ -139,7 +168,7 @@ def validate(scenario: Path, overrides: tuple[str, ...]) -> None:
     click.echo(f"  {cfg.horizon_weeks} weeks from {cfg.start_date}, coupling {cfg.coupling.mode}")
     click.echo(f"  exemptions requested: {', '.join(cfg.exemptions_requested) or 'none'}")
     click.echo(
-        f"  shipment variables: {len(ix.ship)} of {net.allowed.size} "
+        f"  shipment variables: {int(net.allowed.sum())} of {net.allowed.size} "
         f"(commodity x arc x week) allowed by sanctions, windows and reachability"
     )
     needs = f"{len(scn.needs)} rows of {cfg.tables.needs}" if scn.needs else "the SEIR model"

@@ -1,16 +1,26 @@
 """The coupling of the epidemic and the LP.
 
-one-way:     epidemic without aid -> needs and harm weights -> LP -> plan.
-closed-loop: starting from no coverage, repeat
-                 epidemic(coverage) -> needs, harm weights -> LP (updated, re-solved) -> plan
-                 new coverage = what the plan delivers / what is needed
-                 coverage += damping * (new coverage - coverage)
-             until the largest change in coverage is below the tolerance, or (if
-             `deaths_tolerance` is set) deaths change by less than that share between
-             iterations, or the iteration limit.
+A plan's worth is the deaths of the epidemic it meets plus its spending over the price of a life
+(the merit, in deaths). Coverage links the two: the LP chooses shipments and the coverage they
+give against the needs of one epidemic; the epidemic responds to coverage; and its needs depend
+on how it goes. Every plan is judged by the coverage it gives against its *own* epidemic: the
+fixed point coverage = execute(plan, needs(epidemic under coverage)) (`_evaluate`).
 
-Either way the plan's own coverage is then run through the epidemic once more to report deaths
-with the plan. A scenario that brings its own needs (`needs.csv`) skips the epidemic.
+one-way:     the LP is linearised once, at the epidemic without aid.
+closed-loop: sequential linear programming with a trust region on coverage. At the current plan
+             (coverage c, deaths D, gradient g from the adjoint), the LP finds the best plan
+             whose coverage lies within c +- radius; it predicts an improvement
+             g.(c' - c) - (spending' - spending) / usd_per_death_averted. The new plan is
+             evaluated; its actual improvement over its prediction decides: below 0.1 it is
+             rejected and the radius quartered; above 0.75 at the edge the radius doubles; below
+             0.25 it halves. Every accepted step lowers the merit, so the loop cannot cycle.
+             Converged when the prediction is below `coupling.tolerance` of the deaths (plus
+             half a death): no plan near this one is better to first order; or when the radius
+             falls under `coupling.min_trust_region`: no step that large improves the plan. At
+             the iteration limit the run is reported as not converged.
+
+A scenario that brings its own needs (`needs.csv`) skips the epidemic: the planner's penalties
+on unmet need make the harm, and one LP is solved.
 """
 
 from __future__ import annotations
@@ -20,23 +30,50 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.seir import D, S
+from models.seir import CARE, D, LEVERS, S
 from optimiser.allocation import AllocationLP, Plan
 from optimiser.demand import Needs, weekly_needs
-from optimiser.epidemic import EpidemicSetup
+from optimiser.epidemic import EpidemicSetup, domestic_care, drivers_from_trajectory
+from optimiser.execution import Delivery, Execution, delivery, execute
 from optimiser.inputs import Scenario
 from optimiser.network import Network, build_network
-from optimiser.schema import TEAM, CommodityRow, Staff
+from optimiser.schema import TEAM
+
+ACCEPT, SHRINK, GROW = 0.1, 0.25, 0.75
+"""Trust-region thresholds on actual / predicted improvement (the textbook values)."""
+FIXED_POINT_TOLERANCE = 1e-5
+"""A plan's coverage against its own epidemic is settled when no coverage moves more."""
+FIXED_POINT_ITERATIONS = 60
 
 
 @dataclass(frozen=True)
 class Iteration:
     deaths: float
-    """deaths by the horizon's end under the coverage the iteration started from [persons]"""
-    objective: float
-    """LP objective [linearised deaths]"""
+    """deaths by the end of the outlook at the iteration's plan [persons]"""
+    spending_usd: float
+    predicted: float
+    """improvement in merit the LP predicted for the step [deaths]"""
+    actual: float | None
+    """improvement the step achieved [deaths]; None where the loop stopped"""
+    trust_region: float
+    accepted: bool
     change: float
-    """largest change in coverage the plan proposes [1]"""
+    """largest coverage change of the step [1]"""
+
+
+@dataclass
+class Point:
+    """A plan judged against its own epidemic."""
+
+    plan: Plan | None
+    coverage: np.ndarray  # (L, P, W)
+    execution: Execution | None
+    people: np.ndarray  # (state, P, day)
+    needs: Needs
+    domestic: np.ndarray  # (P, W) domestic care share
+    deaths: float
+    spending: float
+    residual: float = 0.0  # largest coverage change at the last fixed-point step
 
 
 @dataclass
@@ -47,86 +84,223 @@ class Outcome:
     network: Network
     lp: AllocationLP
     plan: Plan
-    needs: Needs | None
-    need: np.ndarray  # (K, P, W) units the plan was made for
+    need: np.ndarray  # (K, P, W) units, against the plan's own epidemic
     team_need: np.ndarray  # (P, W)
-    harm: np.ndarray  # (K, P, W) deaths per unit short
-    team_harm: np.ndarray  # (P, W) deaths per team short
-    testing_coverage: np.ndarray  # (P, W) from the plan
-    care_coverage: np.ndarray  # (P, W) from the plan
-    people_no_aid: np.ndarray | None  # (C, P, days+1)
+    coverage: np.ndarray  # (L, P, W) the plan's coverage against its own epidemic
+    fill: np.ndarray  # (K, P, W) share of need used
+    team_fill: np.ndarray  # (P, W)
+    gradient: np.ndarray | None  # (L, P, W) deaths averted per unit coverage, last linearisation
+    domestic_care: np.ndarray | None  # (P, W)
+    lab_capacity: np.ndarray  # (P,)
+    people_no_aid: np.ndarray | None  # (state, P, day) over the outlook
     people_with_plan: np.ndarray | None
     history: list[Iteration]
     converged: bool
-    converged_on: str | None  # "coverage", "deaths", "one-way", or None
+    converged_on: str | None  # "predicted", "step", "one-way", "needs", or None
+    reproduction_number: dict | None
+    fixed_point_residual: float = 0.0
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def harm_weights(
-    need: np.ndarray,
-    team_need: np.ndarray,
-    gradient_testing: np.ndarray,
-    gradient_care: np.ndarray,
-    commodities: tuple[CommodityRow, ...],
-    staff: Staff,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Deaths one unit of shortfall causes: lever share x dDeaths/dcoverage / need.
-
-    A lever's coverage is sum_k share_k * delivered_k / need_k, so a unit of commodity k in
-    province-week (p, w) adds share_k / need_k[p, w] of coverage, which averts
-    gradient[p, w] deaths per unit of coverage. Zero where nothing is needed.
-    """
-    gradient = {"testing": gradient_testing, "care": gradient_care}
-    share = np.array([c.lever_share for c in commodities])[:, None, None]
-    per_lever = np.stack([gradient[c.lever] for c in commodities])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        harm = np.where(need > 0, share * per_lever / need, 0.0)
-        team_harm = np.where(team_need > 0, staff.care_share * gradient_care / team_need, 0.0)
-    return harm, team_harm
+def total_deaths(people: np.ndarray, day: int | None = None) -> float:
+    return float(people[D, :, -1 if day is None else day].sum())
 
 
-def flat_harm_weights(
-    need: np.ndarray, team_need: np.ndarray, commodities: tuple[CommodityRow, ...], staff: Staff
-) -> tuple[np.ndarray, np.ndarray]:
-    """Without an epidemic model, every unit short of a commodity weighs the same:
-    its lever share over its mean positive need, so each commodity counts by its share."""
-    share = np.array([c.lever_share for c in commodities])
-    harm = np.zeros_like(need)
-    for k in range(len(commodities)):
-        positive = need[k][need[k] > 0]
-        if positive.size:
-            harm[k] = np.where(need[k] > 0, share[k] / positive.mean(), 0.0)
-    positive = team_need[team_need > 0]
-    team_harm = (
-        np.where(team_need > 0, staff.care_share / positive.mean(), 0.0)
-        if positive.size
-        else np.zeros_like(team_need)
-    )
-    return harm, team_harm
+def total_infections(people: np.ndarray, population: np.ndarray, day: int | None = None) -> float:
+    """Everyone who left S by the day, the seeded infections included."""
+    return float((population - people[S, :, -1 if day is None else day]).sum())
 
 
-def plan_coverage(
-    plan: Plan,
-    need: np.ndarray,
-    team_need: np.ndarray,
-    commodities: tuple[CommodityRow, ...],
-    staff: Staff,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(testing, care) coverage (P, W) in [0, 1] that the plan's deliveries give."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fill = np.where(need > 0, 1.0 - plan.unmet / need, 1.0)
-        team_fill = np.where(team_need > 0, 1.0 - plan.team_unmet / team_need, 1.0)
-    fill = np.clip(fill, 0.0, 1.0)
-    testing = sum(
-        c.lever_share * fill[k] for k, c in enumerate(commodities) if c.lever == "testing"
-    )
-    care = staff.care_share * np.clip(team_fill, 0.0, 1.0) + sum(
-        c.lever_share * fill[k] for k, c in enumerate(commodities) if c.lever == "care"
-    )
-    return np.clip(testing, 0.0, 1.0), np.clip(care, 0.0, 1.0)
+class Loop:
+    """The pieces of one run: epidemic, needs, LP, and the clock."""
+
+    def __init__(self, scenario: Scenario):
+        self.scenario, self.cfg = scenario, scenario.config
+        self.clock = {"epidemic": 0.0, "gradient": 0.0, "build": 0.0, "solve": 0.0}
+        t0 = time.perf_counter()
+        self.net = build_network(scenario)
+        self.lp = AllocationLP(scenario, self.net)
+        self.clock["build"] = time.perf_counter() - t0
+        self.usd_per_death = self.cfg.objective.usd_per_death_averted
+        commodities = scenario.commodities
+        self.durable = [c.durable for c in commodities]
+        self.uses_lab = [c.uses_lab for c in commodities]
+        self.adds_lab = [c.adds_lab_tests_per_week for c in commodities]
+        self.n_p, self.n_w = len(scenario.provinces), scenario.n_weeks
+        if self.cfg.epidemic is not None and scenario.needs is None:
+            self.epidemic = EpidemicSetup.from_scenario(scenario)
+
+    # --- the epidemic side -------------------------------------------------------------------
+
+    def simulate(self, coverage: np.ndarray | None) -> np.ndarray:
+        t0 = time.perf_counter()
+        people = self.epidemic.simulate(coverage)[0]
+        self.clock["epidemic"] += time.perf_counter() - t0
+        return people
+
+    def gradient(self, coverage: np.ndarray) -> np.ndarray:
+        """(L, P, W) deaths averted per unit of coverage at `coverage`."""
+        t0 = time.perf_counter()
+        _, gradient = self.epidemic.harm_gradient(coverage)
+        self.clock["gradient"] += time.perf_counter() - t0
+        return gradient[0]
+
+    def needs_of(self, people: np.ndarray) -> tuple[Needs, np.ndarray]:
+        drivers = drivers_from_trajectory(people, self.epidemic.population, self.n_w)
+        needs = weekly_needs(drivers, self.scenario.commodities, self.scenario.provinces,
+                             self.cfg.epidemic, self.cfg.staff)  # fmt: skip
+        return needs, domestic_care(people, self.epidemic.params, self.n_w)
+
+    def point(self, coverage: np.ndarray, plan: Plan | None = None,
+              execution: Execution | None = None, people=None, residual=0.0) -> Point:  # fmt: skip
+        people = self.simulate(coverage) if people is None else people
+        needs, domestic = self.needs_of(people)
+        spending = sum(plan.spending_usd.values()) if plan is not None else 0.0
+        return Point(plan, coverage, execution, people, needs, domestic, total_deaths(people),
+                     spending, residual)  # fmt: skip
+
+    def delivery(self, plan: Plan) -> Delivery:
+        return delivery(plan.shipments, plan.deployed, plan.used, self.net, self.n_p,
+                        self.cfg.staff.deployment_weeks, self.durable, self.uses_lab,
+                        self.adds_lab, self.lp.packages)  # fmt: skip
+
+    def evaluate(self, plan: Plan, start: np.ndarray) -> Point:
+        """The plan against its own epidemic: iterate coverage = execute(plan, needs(epidemic
+        under coverage)) from `start` until no coverage moves more than the tolerance; after
+        ten steps take half steps, which settles the rare case that alternates."""
+        d = self.delivery(plan)
+        coverage, residual = start, np.inf
+        for step in range(FIXED_POINT_ITERATIONS):
+            people = self.simulate(coverage)
+            needs, domestic = self.needs_of(people)
+            done = execute(d, needs.quantity, needs.teams, needs.lab_capacity, domestic)
+            residual = float(np.abs(done.coverage - coverage).max())
+            if residual < FIXED_POINT_TOLERANCE:
+                return self.point(coverage, plan, done, people, residual)
+            weight = 1.0 if step < 10 else 0.5
+            coverage = coverage + weight * (done.coverage - coverage)
+        return self.point(coverage, plan, done, None, residual)
+
+    # --- the LP side -------------------------------------------------------------------------
+
+    def solve(self, at: Point, gradient: np.ndarray, radius: float) -> Plan:
+        """The best plan whose coverage lies within `radius` of `at`'s, linearised there."""
+        t0 = time.perf_counter()
+        upper = np.ones((len(LEVERS), self.n_p, self.n_w))
+        upper[CARE] = np.clip(1.0 - at.domestic, 0.0, 1.0)
+        lower = np.clip(at.coverage - radius, 0.0, upper)
+        self.lp.update(
+            need=at.needs.quantity, team_need=at.needs.teams,
+            lab_tests_per_week=at.needs.lab_capacity,
+            harm={"coverage": -gradient}, coverage_bounds=(lower, np.minimum(upper, at.coverage + radius)),
+        )  # fmt: skip
+        plan = self.lp.solve()
+        self.clock["solve"] += time.perf_counter() - t0
+        return plan
+
+    def merit(self, p: Point) -> float:
+        return p.deaths + p.spending / self.usd_per_death
 
 
-def _table_needs(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+def run(scenario: Scenario) -> Outcome:
+    """Plan for a scenario: the coupling its `coupling.mode` asks for."""
+    start = time.perf_counter()
+    loop = Loop(scenario)
+    if scenario.needs is not None:
+        outcome = _run_needs(loop)
+    else:
+        outcome = _run_epidemic(loop)
+    outcome.timings_s = {**loop.clock, "total": time.perf_counter() - start}
+    return outcome
+
+
+def _run_epidemic(loop: Loop) -> Outcome:
+    cfg = loop.cfg.coupling
+    zero = np.zeros((len(LEVERS), loop.n_p, loop.n_w))
+    no_aid = loop.point(zero)
+    current, gradient = no_aid, loop.gradient(zero)
+    history: list[Iteration] = []
+    converged_on: str | None = None
+    if cfg.mode == "one-way":
+        plan = loop.solve(current, gradient, 1.0)
+        current = loop.evaluate(plan, plan.coverage)
+        predicted = -plan.harm - current.spending / loop.usd_per_death
+        history.append(Iteration(current.deaths, current.spending, predicted,
+                                 loop.merit(no_aid) - loop.merit(current), 1.0, True,
+                                 float(np.abs(plan.coverage).max())))  # fmt: skip
+        converged_on = "one-way"
+    else:
+        radius, plan = cfg.trust_region, None
+        for _ in range(cfg.max_iterations):
+            candidate = loop.solve(current, gradient, radius)
+            spent = sum(candidate.spending_usd.values())
+            predicted = float(gradient.ravel() @ (candidate.coverage - current.coverage).ravel()
+                              ) - (spent - current.spending) / loop.usd_per_death  # fmt: skip
+            change = float(np.abs(candidate.coverage - current.coverage).max())
+            if predicted <= cfg.tolerance * current.deaths + 0.5:
+                history.append(Iteration(current.deaths, current.spending, predicted, None,
+                                         radius, False, change))  # fmt: skip
+                converged_on = "predicted"
+                break
+            trial = loop.evaluate(candidate, candidate.coverage)
+            actual = loop.merit(current) - loop.merit(trial)
+            ratio = actual / predicted
+            accepted = ratio > ACCEPT
+            history.append(Iteration(trial.deaths, trial.spending, predicted, actual, radius,
+                                     accepted, change))  # fmt: skip
+            if accepted:
+                current, plan = trial, candidate
+                gradient = loop.gradient(current.coverage)
+            if ratio < SHRINK:
+                radius /= 4.0 if not accepted else 2.0
+            elif ratio > GROW and change >= 0.99 * radius:
+                radius = min(1.0, 2.0 * radius)
+            if radius < cfg.min_trust_region:
+                converged_on = "step"
+                break
+        if plan is None:  # no step was ever accepted: the plan is to send nothing
+            plan = loop.solve(no_aid, gradient, 0.0)
+            current = loop.evaluate(plan, zero)
+    executed = current.execution
+    return Outcome(
+        scenario=loop.scenario, network=loop.net, lp=loop.lp, plan=plan,
+        need=current.needs.quantity, team_need=current.needs.teams,
+        coverage=current.coverage,
+        fill=executed.fill if executed is not None else plan.fill,
+        team_fill=executed.team_fill if executed is not None else plan.team_fill,
+        gradient=gradient, domestic_care=current.domestic, lab_capacity=current.needs.lab_capacity,
+        people_no_aid=no_aid.people, people_with_plan=current.people, history=history,
+        converged=converged_on is not None, converged_on=converged_on,
+        reproduction_number=loop.epidemic.reproduction_numbers(),
+        fixed_point_residual=current.residual,
+    )  # fmt: skip
+
+
+def _run_needs(loop: Loop) -> Outcome:
+    """One LP against the planner's own needs and penalties."""
+    scenario = loop.scenario
+    need, team_need = table_needs(scenario)
+    fill_penalty, team_penalty = penalties(scenario, need, team_need)
+    loop.lp.update(need=need, team_need=team_need,
+                   harm={"fill": -fill_penalty * need, "team_fill": -team_penalty * team_need,
+                         "offset": float((fill_penalty * need).sum()
+                                         + (team_penalty * team_need).sum())})  # fmt: skip
+    t0 = time.perf_counter()
+    plan = loop.lp.solve()
+    loop.clock["solve"] += time.perf_counter() - t0
+    return Outcome(
+        scenario=scenario, network=loop.net, lp=loop.lp, plan=plan, need=need,
+        team_need=team_need, coverage=plan.coverage, fill=plan.fill, team_fill=plan.team_fill,
+        gradient=None, domestic_care=None,
+        lab_capacity=np.full(loop.n_p, np.inf), people_no_aid=None, people_with_plan=None,
+        history=[Iteration(float("nan"), sum(plan.spending_usd.values()), 0.0, None, 1.0, True,
+                           0.0)],
+        converged=True, converged_on="needs", reproduction_number=None,
+    )  # fmt: skip
+
+
+def table_needs(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """(K, P, W) and (P, W) needs from needs.csv."""
     n_k, n_p, n_w = len(scenario.commodities), len(scenario.provinces), scenario.n_weeks
     need, team_need = np.zeros((n_k, n_p, n_w)), np.zeros((n_p, n_w))
     k_index = {c: k for k, c in enumerate(scenario.commodity_ids)}
@@ -139,106 +313,19 @@ def _table_needs(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     return need, team_need
 
 
-def _converged(history: list[Iteration], coupling) -> str | None:
-    """Which stopping rule the latest iteration meets, if any."""
-    if history[-1].change < coupling.tolerance:
-        return "coverage"
-    if coupling.deaths_tolerance is not None and len(history) > 1:
-        before, now = history[-2].deaths, history[-1].deaths
-        if abs(now - before) <= coupling.deaths_tolerance * max(abs(before), 1.0):
-            return "deaths"
-    return None
+def penalties(scenario: Scenario, need: np.ndarray, team_need: np.ndarray):
+    """Deaths per unit short, (K, 1, 1) and scalar: the scenario's `objective.unmet_penalty`
+    (USD converted at usd_per_death_averted), else one death per unit of mean weekly need."""
+    objective = scenario.config.objective
 
+    def per_unit(item: str, needs: np.ndarray) -> float:
+        given = objective.unmet_penalty.get(item)
+        if given is not None and given.deaths_per_unit is not None:
+            return given.deaths_per_unit
+        if given is not None and given.usd_per_unit is not None:
+            return given.usd_per_unit / objective.usd_per_death_averted
+        positive = needs[needs > 0]
+        return 1.0 / positive.mean() if positive.size else 0.0
 
-def total_deaths(people: np.ndarray) -> float:
-    return float(people[D, :, -1].sum())
-
-
-def total_infections(people: np.ndarray) -> float:
-    return float((people[S, :, 0] - people[S, :, -1]).sum())
-
-
-def run(scenario: Scenario) -> Outcome:
-    """Plan for a scenario: the coupling its `coupling.mode` asks for."""
-    clock = {"epidemic": 0.0, "build": 0.0, "solve": 0.0}
-    start = time.perf_counter()
-    cfg = scenario.config
-    net = build_network(scenario)
-    lp = AllocationLP(scenario, net)
-    clock["build"] = time.perf_counter() - start
-
-    def solve(need, team_need, harm, team_harm) -> Plan:
-        t0 = time.perf_counter()
-        lp.update(need=need, harm=harm, team_need=team_need, team_harm=team_harm)
-        plan = lp.solve()
-        clock["solve"] += time.perf_counter() - t0
-        return plan
-
-    if scenario.needs is not None:
-        need, team_need = _table_needs(scenario)
-        harm, team_harm = flat_harm_weights(need, team_need, scenario.commodities, cfg.staff)
-        plan = solve(need, team_need, harm, team_harm)
-        testing, care = plan_coverage(plan, need, team_need, scenario.commodities, cfg.staff)
-        clock["total"] = time.perf_counter() - start
-        return Outcome(
-            scenario=scenario, network=net, lp=lp, plan=plan, needs=None, need=need,
-            team_need=team_need, harm=harm, team_harm=team_harm, testing_coverage=testing,
-            care_coverage=care, people_no_aid=None, people_with_plan=None,
-            history=[Iteration(float("nan"), plan.objective, 0.0)], converged=True,
-            converged_on="one-way", timings_s=clock,
-        )  # fmt: skip
-
-    epidemic = EpidemicSetup.from_scenario(scenario)
-    shape = (len(scenario.provinces), scenario.n_weeks)
-
-    def simulate(testing, care):
-        t0 = time.perf_counter()
-        people = epidemic.simulate(testing, care)
-        clock["epidemic"] += time.perf_counter() - t0
-        return people
-
-    testing, care = np.zeros(shape), np.zeros(shape)
-    people_no_aid = people = simulate(testing, care)
-    history: list[Iteration] = []
-    iterations = 1 if cfg.coupling.mode == "one-way" else cfg.coupling.max_iterations
-    converged = cfg.coupling.mode == "one-way"
-    converged_on = "one-way" if converged else None
-    for i in range(iterations):
-        if i > 0:
-            people = simulate(testing, care)
-        needs = weekly_needs(people, scenario.commodities, cfg.epidemic, cfg.staff, shape[1])
-        t0 = time.perf_counter()
-        gradient_testing, gradient_care = epidemic.harm_gradient(testing, care, people)
-        clock["epidemic"] += time.perf_counter() - t0
-        harm, team_harm = harm_weights(
-            needs.quantity,
-            needs.teams,
-            gradient_testing,
-            gradient_care,
-            scenario.commodities,
-            cfg.staff,
-        )
-        plan = solve(needs.quantity, needs.teams, harm, team_harm)
-        new_testing, new_care = plan_coverage(
-            plan, needs.quantity, needs.teams, scenario.commodities, cfg.staff
-        )
-        change = float(max(np.abs(new_testing - testing).max(), np.abs(new_care - care).max()))
-        history.append(Iteration(total_deaths(people), plan.objective, change))
-        if cfg.coupling.mode == "closed-loop":
-            converged_on = _converged(history, cfg.coupling)
-            if converged_on:
-                converged = True
-                break
-        testing = testing + cfg.coupling.damping * (new_testing - testing)
-        care = care + cfg.coupling.damping * (new_care - care)
-
-    # Report what the last plan itself delivers, not the damped blend.
-    testing, care = new_testing, new_care
-    people_with_plan = simulate(testing, care)
-    clock["total"] = time.perf_counter() - start
-    return Outcome(
-        scenario=scenario, network=net, lp=lp, plan=plan, needs=needs, need=needs.quantity,
-        team_need=needs.teams, harm=harm, team_harm=team_harm, testing_coverage=testing,
-        care_coverage=care, people_no_aid=people_no_aid, people_with_plan=people_with_plan,
-        history=history, converged=converged, converged_on=converged_on, timings_s=clock,
-    )  # fmt: skip
+    fill = np.array([per_unit(c, need[k]) for k, c in enumerate(scenario.commodity_ids)])
+    return fill[:, None, None], per_unit(TEAM, team_need)

@@ -1,15 +1,11 @@
-"""The epidemic step: a scenario's SEIR set-up, runs under given coverage, and harm gradients.
+"""The epidemic step: a scenario's SEIR set-up, runs under given coverage, the harm gradient,
+reproduction numbers, and the weekly drivers of need.
 
-The harm gradient says how many deaths (within the horizon) one unit of coverage of each lever
-in each province-week averts. It is what turns the LP's unmet need into deaths:
-
-* care: care coverage in week w only changes the fatality of discharges that week and does not
-  feed back into transmission, so dD/dcare[p, w] = (f_no_care - f_care) * discharges[p, w],
-  exact from one trajectory;
-* testing: detection changes transmission everywhere afterwards, so dD/dtesting[p, w] is a
-  forward difference over P x W perturbed runs, integrated as one stacked batch, counting
-  deaths until `gradient_tail_weeks` after the horizon (with no aid then), so that tests sent
-  late in the plan are not worth nothing merely because their effect falls after it.
+The harm gradient says how many deaths one unit of coverage of each lever (testing, infection
+prevention and control, care) in each province-week averts, counting deaths to the end of the
+outlook (`epidemic.outlook_weeks`) with aid stopping at the horizon. It comes from one forward
+and one adjoint integration (`models.seir.Model.deaths_gradient`), whatever the number of
+provinces and weeks. It is what turns coverage in the LP into deaths.
 """
 
 from __future__ import annotations
@@ -18,12 +14,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.seir import D, H, SEIRParameters, integrate, weekly_to_daily
+from models.seir import (
+    ADMISSIONS,
+    ASY,
+    AWAIT,
+    DETECTIONS,
+    DISCHARGES,
+    H,
+    I,
+    LEVERS,
+    ONSETS,
+    PRE,
+    QA,
+    QPRE,
+    Model,
+    Q,
+    SEIRParameters,
+    reproduction_number,
+    weekly_to_daily,
+)
 from optimiser.inputs import Scenario
 
 EARTH_RADIUS_KM = 6371.0
-TESTING_STEP = 0.02
-"""Coverage step of the finite difference [1]; small against 1, large against solver noise."""
+GRADIENT_RTOL = 1e-5
+"""Tolerance of the adjoint pass: the gradient agrees with one at 1e-9 to about 3e-7 of its
+largest entry (measured on 13 provinces over 104 weeks), at two thirds of the time of 1e-6."""
 
 
 def great_circle_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -51,23 +66,65 @@ def gravity_mixing(
     return away + np.diag(np.full(n, 1.0 - outside_share))
 
 
+def seir_parameters(scenario: Scenario) -> SEIRParameters:
+    """The model's parameters from the scenario's `epidemic` block and provinces' care capacity."""
+    epi = scenario.config.epidemic
+    beds = np.array([p.hospital_beds for p in scenario.provinces], dtype=float)
+    doctors = np.array([p.doctors for p in scenario.provinces], dtype=float)
+    capacity = np.minimum(
+        beds * epi.domestic_beds_share, doctors * epi.domestic_patients_per_doctor
+    )
+    return SEIRParameters(
+        r0=epi.r0,
+        latent_days=epi.latent_days,
+        infectious_days=epi.infectious_days,
+        hospital_share=epi.hospital_share,
+        stay_days=epi.stay_days,
+        fatality_no_care=epi.fatality_no_care,
+        fatality_care=epi.fatality_care,
+        detection_base_per_day=epi.detection_base_per_day,
+        detection_max_per_day=epi.detection_max_per_day,
+        presymptomatic_days=epi.presymptomatic_days,
+        asymptomatic_share=epi.asymptomatic_share,
+        asymptomatic_relative_infectiousness=epi.asymptomatic_relative_infectiousness,
+        tracing_relative_rate=epi.tracing_relative_rate,
+        test_turnaround_days=epi.test_turnaround_days,
+        isolation_efficacy=epi.isolation_efficacy,
+        isolation_efficacy_no_ipc=epi.isolation_efficacy_no_ipc,
+        domestic_care_share=epi.domestic_care_share,
+        domestic_care_capacity=capacity[None, :],
+    )
+
+
 @dataclass(frozen=True)
 class EpidemicSetup:
     """Everything the SEIR model needs from a scenario, ready to integrate."""
 
-    params: SEIRParameters
-    population: np.ndarray
+    model: Model
     initial_exposed: np.ndarray
-    mixing: np.ndarray
     reduction_steps: tuple[tuple[int, float], ...]
     """(first day, share of contacts removed) of each step of the schedule, in order"""
     n_weeks: int
-    tail_weeks: int = 0
-    """weeks past the horizon over which the testing gradient counts deaths"""
+    """weeks of the plan: aid acts in these"""
+    outlook_weeks: int
+    """weeks the epidemic is followed, from the start"""
+
+    @property
+    def params(self) -> SEIRParameters:
+        return self.model.params
+
+    @property
+    def population(self) -> np.ndarray:
+        return self.model.population
+
+    @property
+    def mixing(self) -> np.ndarray:
+        return self.model.mixing
 
     @property
     def n_days(self) -> int:
-        return 7 * self.n_weeks
+        """Days followed: the whole outlook."""
+        return 7 * self.outlook_weeks
 
     def contact_for(self, n_days: int) -> np.ndarray:
         """(days, P) one minus the contact reduction in force each day, for any span."""
@@ -76,13 +133,9 @@ class EpidemicSetup:
             factor[max(first_day, 0) :] = 1.0 - reduction
         return np.repeat(factor[:, None], self.population.size, axis=1)
 
-    @property
-    def contact_factor(self) -> np.ndarray:
-        """(days, P) over the horizon."""
-        return self.contact_for(self.n_days)
-
     @classmethod
-    def from_scenario(cls, scenario: Scenario) -> EpidemicSetup:
+    def from_scenario(cls, scenario: Scenario, draws: SEIRParameters | None = None) -> EpidemicSetup:
+        """The scenario's epidemic, or, with `draws`, the same with per-draw parameters."""
         epi = scenario.config.epidemic
         population = np.array([p.population for p in scenario.provinces], dtype=float)
         lat = np.array([p.latitude for p in scenario.provinces])
@@ -98,94 +151,106 @@ class EpidemicSetup:
             ((step.from_ - scenario.config.start_date).days, step.reduction)
             for step in epi.contact_reduction
         )
-        params = SEIRParameters(
-            r0=epi.r0,
-            latent_days=epi.latent_days,
-            infectious_days=epi.infectious_days,
-            hospital_share=epi.hospital_share,
-            stay_days=epi.stay_days,
-            fatality_no_care=epi.fatality_no_care,
-            fatality_care=epi.fatality_care,
-            detection_base_per_day=epi.detection_base_per_day,
-            detection_max_per_day=epi.detection_max_per_day,
-        )
         seeds = epi.initial_infections or {}
         return cls(
-            params=params,
-            population=population,
+            model=Model.build(draws or seir_parameters(scenario), population, mixing),
             initial_exposed=np.array(
                 [seeds.get(p.id, p.initial_infections) for p in scenario.provinces]
             ),
-            mixing=mixing,
             reduction_steps=steps,
             n_weeks=scenario.n_weeks,
-            tail_weeks=epi.gradient_tail_weeks,
+            outlook_weeks=epi.outlook_weeks,
         )
 
-    def simulate(
-        self,
-        testing: np.ndarray,
-        care: np.ndarray,
-        extra_weeks: int = 0,
-        rtol: float = 1e-6,
-        atol: float = 1e-6,
-    ) -> np.ndarray:
-        """Persons per (compartment, province, day) under weekly coverage (P, W) or, for a
-        batch, (B, P, W) -> (B, compartment, province, day). `extra_weeks` runs on past the
-        horizon with no aid, the contact schedule going on as given."""
-        batched = np.ndim(testing) == 3 or np.ndim(care) == 3
-        n_days = self.n_days + 7 * extra_weeks
+    def _coverage(self, coverage: np.ndarray | None) -> np.ndarray | None:
+        """Weekly coverage (..., lever, P, W) -> daily over the outlook, zero after week W."""
+        return None if coverage is None else weekly_to_daily(coverage, self.n_days)
 
-        def pad(weekly: np.ndarray) -> np.ndarray:
-            return np.pad(weekly, [(0, 0)] * (np.ndim(weekly) - 1) + [(0, extra_weeks)])
+    def simulate(self, coverage: np.ndarray | None = None, rtol: float = 1e-6) -> np.ndarray:
+        """States per (draw, state, province, day) over the outlook under weekly coverage
+        (lever, P, W) or (B, lever, P, W); no aid after the horizon."""
+        return self.model.integrate(self.initial_exposed, self.n_days,
+                                    self.contact_for(self.n_days), self._coverage(coverage),
+                                    rtol=rtol, atol=1e-6)  # fmt: skip
 
-        out = integrate(
-            self.params,
-            self.population,
-            self.initial_exposed,
-            n_days,
-            mixing=self.mixing,
-            contact_factor=self.contact_for(n_days),
-            testing_coverage=weekly_to_daily(pad(testing), n_days),
-            care_coverage=weekly_to_daily(pad(care), n_days),
-            rtol=rtol,
-            atol=atol,
-        )
-        return out if batched else out[0]
+    def harm_gradient(self, coverage: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """States, and deaths averted (by the end of the outlook) per unit of coverage,
+        (B, lever, P, W), for each plan week."""
+        people, gradient = self.model.deaths_gradient(
+            self.initial_exposed, self.n_days, self.contact_for(self.n_days),
+            self._coverage(coverage), weeks=self.n_weeks, rtol=GRADIENT_RTOL, atol=1e-6,
+        )  # fmt: skip
+        return people, -gradient
 
-    def harm_gradient(
-        self, testing: np.ndarray, care: np.ndarray, people: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Deaths averted per unit of coverage, (P, W) for testing and for care.
-
-        `people` is the trajectory at (testing, care). Values are clipped at zero: more coverage
-        never costs lives, so a negative difference can only be numerical noise.
-        """
-        n_p, n_w = testing.shape
-        discharges = weekly_integral(people[H], n_w) / np.asarray(self.params.stay_days)
-        spread = np.asarray(self.params.fatality_no_care) - np.asarray(self.params.fatality_care)
-        care_gradient = spread * discharges
-
-        # Draw 0 is the base; draw 1 + p*W + w has week w's testing coverage in province p moved
-        # by a step (downwards where the step would leave [0, 1]). All draws share the solver's
-        # steps, so their differences carry almost no integration error even at a loose
-        # tolerance: 2e-5 relative to a 1e-9 reference at rtol 1e-4 (measured, default
-        # scenario), in half the time of rtol 1e-6.
-        step = np.where(testing + TESTING_STEP <= 1.0, TESTING_STEP, -TESTING_STEP)
-        batch = np.broadcast_to(testing, (1 + n_p * n_w, n_p, n_w)).copy()
-        rows = np.arange(n_p * n_w)
-        batch[1 + rows, rows // n_w, rows % n_w] += step.ravel()
-        # Run on past the horizon so that testing late in the plan is valued by the deaths it
-        # averts afterwards too, not only by those before the horizon ends.
-        runs = self.simulate(
-            batch, np.broadcast_to(care, batch.shape), self.tail_weeks, rtol=1e-4, atol=1e-3
-        )
-        deaths = runs[:, D, :, -1].sum(axis=1)
-        testing_gradient = (deaths[0] - deaths[1:]).reshape(n_p, n_w) / step
-        return np.maximum(testing_gradient, 0.0), np.maximum(care_gradient, 0.0)
+    def reproduction_numbers(self) -> dict[str, dict[str, float]]:
+        """R from the next-generation matrix with no aid and at full coverage of every lever,
+        at the start and under the last contact-reduction step."""
+        contact = {"start": 1.0}
+        if self.reduction_steps:
+            contact["after_last_reduction"] = 1.0 - self.reduction_steps[-1][1]
+        return {
+            name: {
+                when: reproduction_number(self.params, self.population, self.mixing, factor,
+                                          coverage)  # fmt: skip
+                for when, factor in contact.items()
+            }
+            for name, coverage in (("no_aid", (0.0, 0.0, 0.0)), ("full_coverage", (1.0, 1.0, 1.0)))
+        }
 
 
 def weekly_integral(daily: np.ndarray, n_weeks: int) -> np.ndarray:
-    """Integrate daily snapshots (..., 7W + 1) over each week by the trapezoid rule -> (..., W)."""
+    """Integrate daily snapshots (..., >= 7W + 1) over each week by the trapezoid rule -> (..., W)."""
     mid = 0.5 * (daily[..., 1:] + daily[..., :-1])
     return mid[..., : 7 * n_weeks].reshape(*daily.shape[:-1], n_weeks, 7).sum(axis=-1)
+
+
+def weekly_flow(running_total: np.ndarray, n_weeks: int) -> np.ndarray:
+    """Weekly increments of a running total sampled daily (..., days + 1) -> (..., W)."""
+    return np.diff(running_total[..., : 7 * n_weeks + 1 : 7], axis=-1)
+
+
+@dataclass(frozen=True)
+class Drivers:
+    """What drives need, per province and week, from one epidemic trajectory. Arrays are (P, W)
+    unless noted; flows are persons per week, person-days are summed over the week."""
+
+    population: np.ndarray  # (P,) persons
+    symptomatic_onsets: np.ndarray  # new symptomatic COVID-19 cases (all, detected or not)
+    detected: np.ndarray  # new cases confirmed by a test (these are isolated)
+    isolated_days: np.ndarray  # person-days in isolation of detected cases
+    hospital_days: np.ndarray  # patient-days in hospital (severe and critical together)
+    peak_hospital: np.ndarray  # most patients in hospital on any day of the week
+    discharges_alive: np.ndarray  # hospital patients leaving alive
+    admissions: np.ndarray  # hospital admissions
+    prevalence: np.ndarray  # mean share of the population infectious in the week [1]
+
+
+def drivers_from_trajectory(people: np.ndarray, population: np.ndarray, n_weeks: int) -> Drivers:
+    """Weekly drivers of the first `n_weeks` weeks from one (state, province, day) trajectory."""
+    hospital = people[H, :, : 7 * n_weeks + 1]
+    in_community = people[PRE] + people[ASY] + people[I] + people[AWAIT]
+    return Drivers(
+        population=population,
+        symptomatic_onsets=weekly_flow(people[ONSETS], n_weeks),
+        detected=weekly_flow(people[DETECTIONS], n_weeks),
+        isolated_days=weekly_integral(people[QPRE] + people[Q] + people[QA], n_weeks),
+        hospital_days=weekly_integral(people[H], n_weeks),
+        peak_hospital=np.stack(
+            [hospital[:, 7 * w : 7 * w + 8].max(axis=1) for w in range(n_weeks)], axis=1
+        ),
+        discharges_alive=weekly_flow(people[DISCHARGES], n_weeks),
+        admissions=weekly_flow(people[ADMISSIONS], n_weeks),
+        prevalence=weekly_integral(in_community, n_weeks) / 7.0 / population[:, None],
+    )
+
+
+def domestic_care(people: np.ndarray, params: SEIRParameters, n_weeks: int) -> np.ndarray:
+    """(P, W) share of the care lever the domestic system covers, averaged over each week:
+    what aid's care coverage can add to before the lever is full."""
+    share = float(np.asarray(params.domestic_care_share))
+    capacity = np.asarray(params.domestic_care_capacity, dtype=float).reshape(-1)[:, None]
+    occupancy = weekly_integral(people[H], n_weeks) / 7.0
+    return share * np.minimum(1.0, capacity / np.maximum(occupancy, 1e-12))
+
+
+__all__ = ["LEVERS", "Drivers", "EpidemicSetup", "drivers_from_trajectory", "gravity_mixing"]

@@ -23,7 +23,6 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from optimiser.schema import (
-    LEVERS,
     TEAM,
     ArcRow,
     CommodityRow,
@@ -368,19 +367,24 @@ def check_supply(scn: dict, files: dict[str, Path]) -> list[str]:
     return problems
 
 
-def check_lever_shares(scn: dict, config: ScenarioConfig, path: Path) -> list[str]:
-    """Shares within each lever must add to one, so coverage stays in [0, 1]."""
-    problems = []
-    for lever in LEVERS:
-        shares = {c.id: c.lever_share for c in scn["commodities"] if c.lever == lever}
-        if lever == "care":
-            shares[f"{TEAM} (staff.care_share)"] = config.staff.care_share
-        total = sum(shares.values())
-        if abs(total - 1.0) > 1e-6:
-            listing = ", ".join(f"{k}={v}" for k, v in shares.items())
-            problems.append(
-                f"{path}: lever_share of the '{lever}' lever adds to {total:.6g}, not 1 ({listing})"
-            )
+def check_packages(scn: dict, config: ScenarioConfig, path: Path) -> list[str]:
+    """The teams' package lies in the care lever, and no package spans two levers."""
+    levers: dict[str, set[str]] = {}
+    for c in scn["commodities"]:
+        if c.lever != "none" and c.package:
+            levers.setdefault(c.package, set()).add(c.lever)
+    problems = [
+        f"{path}: package '{name}' is used in several levers ({', '.join(sorted(found))}); "
+        f"a package's inputs must serve one lever"
+        for name, found in levers.items()
+        if len(found) > 1
+    ]
+    other = levers.get(config.staff.package, {"care"}) - {"care"}
+    if other:
+        problems.append(
+            f"scenario.yaml, staff.package: '{config.staff.package}' is a package of the "
+            f"{', '.join(sorted(other))} lever in {path}; medical teams serve the care lever"
+        )
     return problems
 
 
@@ -426,12 +430,12 @@ def check_epidemic(scn: dict, config: ScenarioConfig) -> list[str]:
     provinces = {p.id for p in scn["provinces"]}
     problems = [
         f"scenario.yaml, epidemic.initial_infections: {_unknown('province', p, provinces)}"
-        for p in (config.epidemic.initial_infections or {})
+        for p in (config.epidemic and config.epidemic.initial_infections or {})
         if p not in provinces
     ]
     problems += [
         f"scenario.yaml, epidemic.initial_infections.{p}: {v} is invalid; valid: persons >= 0"
-        for p, v in (config.epidemic.initial_infections or {}).items()
+        for p, v in (config.epidemic and config.epidemic.initial_infections or {}).items()
         if v < 0
     ]
     for name, (low, high) in config.calibration.bounds.items():
@@ -561,7 +565,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     problems += check_unique_ids(scn, files)
     problems += check_arcs(scn["arcs"], set(scn["node_country"]), files["arcs"])
     problems += check_supply(scn, files)
-    problems += check_lever_shares(scn, config, files["commodities"])
+    problems += check_packages(scn, config, files["commodities"])
     problems += check_sanctions(scn, config, files)
     problems += check_staff(scn, config)
     problems += check_epidemic(scn, config)

@@ -1,5 +1,6 @@
-"""The results step: one labelled `xr.Dataset` holding inputs that matter, both epidemic
-trajectories, the plan, duals, the coupling history and provenance. Every export is a view of it.
+"""The results step: one labelled `xr.Dataset` holding the inputs that matter, both epidemic
+trajectories, the plan, its coverage, values of routes and exemptions, the coupling history and
+provenance. Every export is a view of it; `summary.json` is stored in it as an attribute.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from models.seir import COMPARTMENTS
+from models.seir import COMPARTMENTS, LEVERS
 from optimiser.coupling import Outcome, total_deaths, total_infections
 
 
 def provenance(outcome: Outcome) -> dict[str, str]:
     """Versions and hashes that let someone tell two runs apart."""
-    import highspy
     import pyomo
 
-    h = highspy.Highs()
+    from optimiser.lp import new_highs
+
+    h = new_highs()
     return {
         "aidopt_version": importlib.metadata.version("aidopt"),
         "inputs_sha256": outcome.scenario.inputs_sha256,
@@ -33,202 +35,224 @@ def provenance(outcome: Outcome) -> dict[str, str]:
     }
 
 
-def to_dataset(outcome: Outcome) -> xr.Dataset:
-    scn, net, plan = outcome.scenario, outcome.network, outcome.plan
+def _var(dims, data, units: str, long_name: str) -> xr.Variable:
+    return xr.Variable(dims, data, attrs={"units": units, "long_name": long_name})
+
+
+def _coords(outcome: Outcome) -> dict[str, Any]:
+    scn, net = outcome.scenario, outcome.network
     cfg = scn.config
-    n_days = 7 * scn.n_weeks
-    mass_t = np.array([c.mass_kg_per_unit for c in scn.commodities]) / 1000.0
-    arc_dims = ("arc",)
-    coords = {
+    nodes = {**{p.id: p for p in scn.provinces}, **{d.id: d for d in scn.depots},
+             **{c.id: c for c in scn.crossings}}  # fmt: skip
+    coords: dict[str, Any] = {
         "commodity": scn.commodity_ids,
         "unit": ("commodity", [c.unit for c in scn.commodities]),
         "mass_kg_per_unit": ("commodity", [c.mass_kg_per_unit for c in scn.commodities]),
         "hs_code": ("commodity", [c.hs_code for c in scn.commodities]),
-        "lever": ("commodity", [c.lever for c in scn.commodities]),
+        "commodity_lever": ("commodity", [c.lever for c in scn.commodities]),
         "province": scn.province_ids,
         "province_name": ("province", [p.name for p in scn.provinces]),
         "week": np.arange(scn.n_weeks),
         "week_start": ("week", scn.week_start_dates.astype("datetime64[ns]")),
         "arc": net.arc_ids,
-        "arc_from": (arc_dims, [a.from_ for a in scn.arcs]),
-        "arc_to": (arc_dims, [a.to for a in scn.arcs]),
-        "mode": (arc_dims, [a.mode for a in scn.arcs]),
-        "transit_weeks": (arc_dims, net.transit_weeks),
+        "arc_from": ("arc", [a.from_ for a in scn.arcs]),
+        "arc_to": ("arc", [a.to for a in scn.arcs]),
+        "mode": ("arc", [a.mode for a in scn.arcs]),
+        "transit_weeks": ("arc", net.transit_weeks),
         "node": scn.node_ids,
         "country": ("node", [scn.node_country[n] for n in scn.node_ids]),
+        "latitude": ("node", [nodes[n].latitude for n in scn.node_ids]),
+        "longitude": ("node", [nodes[n].longitude for n in scn.node_ids]),
         "exemption": net.exemption_ids,
+        "lever": list(LEVERS),
+        "package": outcome.lp.packages.names,
         "iteration": np.arange(len(outcome.history)),
     }
-    delivered = outcome.need - plan.unmet
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fill = np.where(
-            outcome.need.sum(axis=(1, 2)) > 0,
-            delivered.sum(axis=(1, 2)) / outcome.need.sum(axis=(1, 2)),
-            np.nan,
-        )
+    if outcome.people_no_aid is not None:
+        n_days = outcome.people_no_aid.shape[-1]
+        coords["compartment"] = list(COMPARTMENTS)
+        coords["day"] = np.arange(n_days)
+        coords["date"] = ("day", (np.datetime64(cfg.start_date, "D")
+                                  + np.arange(n_days)).astype("datetime64[ns]"))  # fmt: skip
+    return coords
+
+
+def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
+    scn, net, plan = outcome.scenario, outcome.network, outcome.plan
+    cfg = scn.config
+    mass_t = np.array([c.mass_kg_per_unit for c in scn.commodities]) / 1000.0
+    kpw, kaw, pw, lpw = (("commodity", "province", "week"), ("commodity", "arc", "week"),
+                         ("province", "week"), ("lever", "province", "week"))  # fmt: skip
+    delivered = outcome.need * outcome.fill
     weeks = cfg.staff.deployment_weeks
     present = np.stack(
         [plan.deployed[:, max(0, w - weeks + 1) : w + 1].sum(axis=1) for w in range(scn.n_weeks)],
         axis=1,
     )
-    # Needs a commodity cannot reach in time (before a route opens, say) are no plan's fault.
     n_p = len(scn.provinces)
-    reachable = net.stock_possible[:, :n_p, :]
-    need_reachable = (outcome.need * reachable).sum(axis=(1, 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fill_reachable = np.where(
-            need_reachable > 0, (delivered * reachable).sum(axis=(1, 2)) / need_reachable, np.nan
-        )
-    team_total = outcome.team_need.sum()
-    team_fill = (outcome.team_need - plan.team_unmet).sum() / team_total if team_total else np.nan
-    kpw, kaw, pw = (
-        ("commodity", "province", "week"),
-        ("commodity", "arc", "week"),
-        ("province", "week"),
-    )
-
-    def var(dims, data, units, long_name):
-        return xr.Variable(dims, data, attrs={"units": units, "long_name": long_name})
-
     data = {
-        "population": var(
-            "province", [p.population for p in scn.provinces], "persons", "2008 census population"
-        ),
-        "capacity_t_per_week": var(
-            "arc", [a.capacity_t_per_week for a in scn.arcs], "t/week", "route capacity"
-        ),
-        "cost_per_t": var("arc", [a.cost_per_t for a in scn.arcs], "USD/t", "transport cost"),
-        "personnel_allowed": var(
-            "arc",
-            np.array([a.personnel for a in scn.arcs], dtype=np.int8),
-            "1",
-            "medical teams may travel on the arc",
-        ),
-        "flow_allowed": var(
-            kaw,
-            net.allowed.astype(np.int8),
-            "1",
-            "a shipment variable exists (sanctions, windows, approvals, reachability)",
-        ),
-        "need": var(kpw, outcome.need, "units", "units needed"),
-        "delivered": var(kpw, delivered, "units", "units used against the need"),
-        "unmet": var(kpw, plan.unmet, "units", "need not met"),
-        "harm_per_unit": var(kpw, outcome.harm, "deaths/unit", "deaths one unit short causes"),
-        "shipments": var(kaw, plan.shipments, "units", "units leaving on the arc that week"),
-        "shipments_t": var(
-            kaw, plan.shipments * mass_t[:, None, None], "t", "tonnes leaving on the arc"
-        ),
-        "procured": var(
-            ("commodity", "node", "week"), plan.procured, "units", "taken from depot supply"
-        ),
-        "stock": var(("commodity", "node", "week"), plan.stock, "units", "held at week's end"),
-        "fill_rate": var("commodity", fill, "1", "share of the horizon's need delivered"),
-        "reachable": var(
-            kpw, reachable.astype(np.int8), "1", "the commodity can reach the province that week"
-        ),
-        "fill_rate_reachable": var(
-            "commodity", fill_reachable, "1", "share delivered of the need it could reach"
-        ),
-        "team_need": var(pw, outcome.team_need, "teams", "medical teams needed"),
-        "team_deployed": var(pw, plan.deployed, "teams", "teams starting a deployment"),
-        "team_present": var(pw, present, "teams", "teams deployed in the province"),
-        "team_unmet": var(pw, plan.team_unmet, "teams", "teams needed but not present"),
-        "staff_present": var(
-            pw, present * cfg.staff.staff_per_team, "persons", "ROK medical staff deployed"
-        ),
-        "team_harm": var(pw, outcome.team_harm, "deaths/team", "deaths one team short causes"),
-        "team_shipments": var(("arc", "week"), plan.team_shipments, "teams", "teams travelling"),
-        "testing_coverage": var(pw, outcome.testing_coverage, "1", "testing lever coverage"),
-        "care_coverage": var(pw, outcome.care_coverage, "1", "care lever coverage"),
-        "route_capacity_value": var(
-            ("arc", "week"),
-            -plan.capacity_dual,
-            "deaths/(t/week)",
-            "objective fall per extra tonne of capacity (minus the dual)",
-        ),
-        "exemption_quota_value": var(
-            "exemption",
-            -plan.quota_dual,
-            "deaths/t",
-            "objective fall per extra tonne of exemption quota (minus the dual)",
-        ),
-        "deaths_by_iteration": var(
-            "iteration",
-            [h.deaths for h in outcome.history],
-            "persons",
-            "deaths by the horizon under the coverage each iteration started from",
-        ),
-        "objective_by_iteration": var(
-            "iteration",
-            [h.objective for h in outcome.history],
-            "linearised deaths",
-            "LP objective: harm-weighted unmet need plus spending / usd_per_death_averted",
-        ),
-        "coverage_change_by_iteration": var(
-            "iteration", [h.change for h in outcome.history], "1", "largest coverage change"
-        ),
-    }
+        "population": _var("province", [p.population for p in scn.provinces], "persons",
+                           "population"),  # fmt: skip
+        "capacity_t_per_week": _var("arc", [a.capacity_t_per_week for a in scn.arcs], "t/week",
+                                    "route capacity"),  # fmt: skip
+        "cost_per_t": _var("arc", [a.cost_per_t for a in scn.arcs], "USD/t", "transport cost"),
+        "personnel_allowed": _var("arc", np.array([a.personnel for a in scn.arcs], dtype=np.int8),
+                                  "1", "medical teams may travel on the arc"),  # fmt: skip
+        "flow_allowed": _var(kaw, net.allowed.astype(np.int8), "1",
+                             "a shipment variable exists (sanctions, windows, approvals, "
+                             "reachability)"),  # fmt: skip
+        "need": _var(kpw, outcome.need, "units", "units needed against the plan's own epidemic"),
+        "delivered": _var(kpw, delivered, "units", "units used against the need"),
+        "unmet": _var(kpw, outcome.need - delivered, "units", "need not met"),
+        "fill": _var(kpw, outcome.fill, "1", "share of the need used"),
+        "shipments": _var(kaw, plan.shipments, "units", "units leaving on the arc that week"),
+        "shipments_t": _var(kaw, plan.shipments * mass_t[:, None, None], "t",
+                            "tonnes leaving on the arc"),  # fmt: skip
+        "procured": _var(("commodity", "node", "week"), plan.procured, "units",
+                         "taken from depot supply"),  # fmt: skip
+        "stock": _var(("commodity", "node", "week"), plan.stock, "units",
+                      "held at week's end (as planned)"),  # fmt: skip
+        "reachable": _var(kpw, net.stock_possible[:, :n_p, :].astype(np.int8), "1",
+                          "the commodity can reach the province that week"),  # fmt: skip
+        "coverage": _var(lpw, outcome.coverage, "1",
+                         "coverage of each lever the plan gives against its own epidemic"),
+        "package_coverage": _var(("package", "province", "week"), plan.package_coverage, "1",
+                                 "coverage each package gives, as planned"),  # fmt: skip
+        "team_need": _var(pw, outcome.team_need, "teams", "medical teams needed"),
+        "team_deployed": _var(pw, plan.deployed, "teams", "teams starting a deployment"),
+        "team_present": _var(pw, present, "teams", "teams deployed in the province"),
+        "team_unmet": _var(pw, outcome.team_need * (1.0 - outcome.team_fill), "teams",
+                           "teams needed but not present"),  # fmt: skip
+        "staff_present": _var(pw, present * cfg.staff.staff_per_team, "persons",
+                              "ROK medical staff deployed"),  # fmt: skip
+        "team_shipments": _var(("arc", "week"), plan.team_shipments, "teams",
+                               "teams travelling"),  # fmt: skip
+        "lab_capacity": _var("province", np.where(np.isfinite(outcome.lab_capacity),
+                                                  outcome.lab_capacity, np.nan),
+                             "tests/week", "tests the province's own laboratories can run"),
+        "route_capacity_value": _var(("arc", "week"), plan.capacity_value, "deaths/(t/week)",
+                                     "deaths (and spending / usd_per_death_averted) one more "
+                                     "tonne a week would save, from the LP's dual"),
+        "exemption_quota_value": _var("exemption", plan.quota_value, "deaths/t",
+                                      "deaths one more tonne of quota would save, from the "
+                                      "LP's dual"),
+    }  # fmt: skip
+    if outcome.gradient is not None:
+        data["harm_gradient"] = _var(lpw, outcome.gradient, "deaths/unit coverage",
+                                     "deaths averted per unit of coverage, at the plan")
+        data["domestic_care"] = _var(pw, outcome.domestic_care, "1",
+                                     "share of the care lever domestic hospitals cover")
+    history = outcome.history
+    data["deaths_by_iteration"] = _var("iteration", [h.deaths for h in history], "persons",
+                                       "deaths by the end of the outlook at each trial plan")
+    data["predicted_by_iteration"] = _var("iteration", [h.predicted for h in history], "deaths",
+                                          "improvement in merit the LP predicted")
+    data["actual_by_iteration"] = _var("iteration", [np.nan if h.actual is None else h.actual
+                                                     for h in history], "deaths",
+                                       "improvement in merit achieved")  # fmt: skip
+    data["trust_region_by_iteration"] = _var("iteration", [h.trust_region for h in history],
+                                             "1", "largest coverage change allowed")
+    data["accepted_by_iteration"] = _var("iteration", np.array([h.accepted for h in history],
+                                                               dtype=np.int8), "1",
+                                         "the trial plan was accepted")  # fmt: skip
     if outcome.people_no_aid is not None:
-        coords["compartment"] = list(COMPARTMENTS)
-        coords["day"] = np.arange(n_days + 1)
-        coords["date"] = (
-            "day",
-            (np.datetime64(cfg.start_date, "D") + np.arange(n_days + 1)).astype("datetime64[ns]"),
-        )
         cpd = ("compartment", "province", "day")
-        data["people_no_aid"] = var(cpd, outcome.people_no_aid, "persons", "epidemic without aid")
-        data["people_with_plan"] = var(
-            cpd, outcome.people_with_plan, "persons", "epidemic with the plan's coverage"
-        )
+        n_c = len(COMPARTMENTS)
+        data["people_no_aid"] = _var(cpd, outcome.people_no_aid[:n_c], "persons",
+                                     "epidemic without aid")  # fmt: skip
+        data["people_with_plan"] = _var(cpd, outcome.people_with_plan[:n_c], "persons",
+                                        "epidemic with the plan's coverage")  # fmt: skip
+    return data
 
-    epidemic_run = outcome.people_no_aid is not None
-    no_aid, with_plan = outcome.people_no_aid, outcome.people_with_plan
+
+def fill_rates(ds: xr.Dataset) -> tuple[dict, dict]:
+    """Per commodity: share of the whole need met, and of the need it could reach in time."""
+    need, delivered, reach = ds["need"], ds["delivered"], ds["reachable"]
+    whole = delivered.sum(("province", "week")) / need.sum(("province", "week"))
+    reachable = (delivered * reach).sum(("province", "week")) / (need * reach).sum(
+        ("province", "week"))
+    team_total = float(ds["team_need"].sum())
+    team = float(1.0 - ds["team_unmet"].sum() / team_total) if team_total else float("nan")
+    fill = {**dict(zip(ds["commodity"].values.tolist(), whole.values.tolist(), strict=True)),
+            "medical_team": team}  # fmt: skip
+    return fill, dict(zip(ds["commodity"].values.tolist(), reachable.values.tolist(),
+                          strict=True))  # fmt: skip
+
+
+def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
+    if outcome.people_no_aid is None:
+        return {"epidemic": "not computed: needs come from needs.csv", "deaths_no_aid": None,
+                "deaths_with_plan": None, "infections_no_aid": None, "infections_with_plan": None}
+    scn = outcome.scenario
+    population = np.array([p.population for p in scn.provinces], dtype=float)
+    horizon_day = 7 * scn.n_weeks
+    runs = {"no_aid": outcome.people_no_aid, "with_plan": outcome.people_with_plan}
+    by_window = {
+        f"{what}_{name}": {
+            "horizon": f(people, day=horizon_day),
+            "outlook": f(people),
+        }
+        for name, people in runs.items()
+        for what, f in (("deaths", total_deaths),
+                        ("infections", lambda y, day=None: total_infections(y, population, day)))
+    }  # fmt: skip
+    epi = scn.config.epidemic
+    return {
+        "epidemic": "SEIR model",
+        # The headline: the whole outlook, the window every lever is valued over.
+        **{key: value["outlook"] for key, value in by_window.items()},
+        "by_window": by_window,
+        "horizon_date": str(scn.config.start_date + dt.timedelta(days=horizon_day)),
+        "outlook_date": str(scn.config.start_date + dt.timedelta(weeks=epi.outlook_weeks)),
+        "reproduction_number": outcome.reproduction_number,
+    }
+
+
+def to_dataset(outcome: Outcome) -> xr.Dataset:
+    scn, plan = outcome.scenario, outcome.plan
+    cfg = scn.config
+    ds = xr.Dataset(_plan_variables(outcome), coords=_coords(outcome))
+    fill, reachable = fill_rates(ds)
+    ds["fill_rate"] = _var("commodity", list(fill.values())[:-1], "1",
+                           "share of the horizon's need delivered")  # fmt: skip
+    ds["fill_rate_reachable"] = _var("commodity", list(reachable.values()), "1",
+                                     "share delivered of the need it could reach")  # fmt: skip
+    history = outcome.history
     summary: dict[str, Any] = {
         "scenario": cfg.name,
-        "status": plan.status,
-        "objective": plan.objective,
-        "objective_units": "linearised deaths: harm-weighted unmet need + spending / "
-        "usd_per_death_averted (not a death count)",
-        "deaths_no_aid": total_deaths(no_aid) if no_aid is not None else None,
-        "deaths_with_plan": total_deaths(with_plan) if with_plan is not None else None,
-        "infections_no_aid": total_infections(no_aid) if no_aid is not None else None,
-        "infections_with_plan": total_infections(with_plan) if with_plan is not None else None,
-        "epidemic": "SEIR model" if epidemic_run else "not computed: needs come from needs.csv",
-        "fill_rate": {
-            **{
-                k: (None if np.isnan(f) else float(f))
-                for k, f in zip(scn.commodity_ids, fill, strict=True)
-            },
-            "medical_team": None if np.isnan(team_fill) else float(team_fill),
-        },
-        "fill_rate_reachable": {
-            k: (None if np.isnan(f) else float(f))
-            for k, f in zip(scn.commodity_ids, fill_reachable, strict=True)
-        },
-        "budget_value_deaths_per_usd": abs(plan.budget_dual),
+        "status": "optimal" if outcome.converged else "not converged",
+        **_epidemic_summary(outcome),
+        "spending_usd": {**plan.spending_usd, "total": sum(plan.spending_usd.values())},
+        "fill_rate": fill,
+        "fill_rate_reachable": reachable,
+        "budget_value_deaths_per_usd": plan.budget_value,
         "coupling": {
             "mode": cfg.coupling.mode,
-            "iterations": len(outcome.history),
+            "iterations": len(history),
             "converged": outcome.converged,
             "converged_on": outcome.converged_on,
             "tolerance": cfg.coupling.tolerance,
-            "deaths_tolerance": cfg.coupling.deaths_tolerance,
-            "history": [vars(h) for h in outcome.history],
+            "deaths_range_last_iterations": _last_range(history),
+            "fixed_point_residual": outcome.fixed_point_residual,
+            "history": [vars(h) for h in history],
         },
-        "lp": {
-            "columns": outcome.lp.n_columns,
-            "rows": outcome.lp.n_rows,
-            "method": outcome.lp.method,
-        },
+        "lp": {"columns": outcome.lp.n_columns, "rows": outcome.lp.n_rows,
+               "method": outcome.lp.method},  # fmt: skip
         "timings_s": {k: round(v, 4) for k, v in outcome.timings_s.items()},
         "provenance": provenance(outcome),
     }
-    attrs = {
-        "title": f"aidopt plan for scenario {cfg.name}",
-        "summary_json": json.dumps(plain(summary), allow_nan=False),
+    ds.attrs.update(
+        title=f"aidopt plan for scenario {cfg.name}",
+        summary_json=json.dumps(plain(summary), allow_nan=False),
         **{f"provenance_{k}": v for k, v in summary["provenance"].items()},
-    }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    )
+    return ds
+
+
+def _last_range(history: list, n: int = 5) -> list[float] | None:
+    """Least and most deaths over the last n evaluated plans."""
+    deaths = [h.deaths for h in history[-n:] if np.isfinite(h.deaths)]
+    return [min(deaths), max(deaths)] if deaths else None
 
 
 def summary_of(ds: xr.Dataset) -> dict:

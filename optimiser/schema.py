@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$")]
 """lower-case id: letters, digits, '_' and '-', starting with a letter"""
 
-LEVERS = ("testing", "care")
+LEVERS = ("testing", "ipc", "care")
+"""The epidemic's levers: testing raises detection, infection prevention and control (ipc)
+raises isolation efficacy, care lowers hospital fatality (see `models/seir.py`)."""
 
 
 def F(unit: str, description: str, **constraints: Any) -> Any:  # noqa: N802
@@ -58,25 +60,77 @@ class Mobility(Frozen):
 
 
 class Epidemic(Frozen):
-    r0: float = F("1", "basic reproduction number", gt=0.0, le=20.0)
-    latent_days: float = F("d", "mean time from infection to infectiousness", gt=0.0)
-    infectious_days: float = F("d", "mean infectious period", gt=0.0)
-    hospital_share: float = F("1", "share of infections needing hospital care", ge=0.0, le=1.0)
-    stay_days: float = F("d", "mean length of hospital stay", gt=0.0)
+    """SEIR parameters (see `models/seir.py` for the model). Defaults are sourced figures from
+    the team's fact sheet or labelled assumptions; a scenario may restate any of them."""
+
+    r0: float = F("1", "reproduction number in the community before detection, isolation and "
+                  "contact reduction", gt=0.0, le=20.0)  # fmt: skip
+    latent_days: float = F("d", "mean time from infection to infectiousness", gt=0.0, le=60.0)
+    presymptomatic_days: float = F(
+        "d", "mean infectious time before symptom onset (He et al. Nat Med 2020: from 2.3 d "
+        "before onset)", default=2.3, ge=0.0, le=30.0,
+    )  # fmt: skip
+    infectious_days: float = F(
+        "d", "mean infectious period after symptom onset", gt=0.0, le=60.0
+    )
+    asymptomatic_share: float = F(
+        "1", "share of infections that never show symptoms (Buitrago-Garcia et al. PLoS Med "
+        "2020: 20 %, 95 % CI 17-25 %)", default=0.2, ge=0.0, lt=1.0,
+    )  # fmt: skip
+    asymptomatic_relative_infectiousness: float = F(
+        "1", "how infectious asymptomatic cases are against symptomatic ones (Buitrago-Garcia "
+        "et al.: 0.35, 0.10-1.27)", default=0.35, ge=0.0, le=2.0,
+    )  # fmt: skip
+    hospital_share: float = F(
+        "1", "share of symptomatic cases needing hospital care", ge=0.0, le=1.0
+    )
+    stay_days: float = F("d", "mean length of hospital stay", gt=0.0, le=365.0)
     fatality_care: float = F("1", "deaths among hospitalised with adequate care", ge=0.0, le=1.0)
     fatality_no_care: float = F("1", "deaths among hospitalised without it", ge=0.0, le=1.0)
-    detection_base_per_day: float = F("1/d", "detection rate with no testing aid", ge=0.0)
-    detection_max_per_day: float = F("1/d", "detection rate at full testing coverage", ge=0.0)
-    health_workers_per_hospital_patient: float = F(
-        "persons/patient", "inpatient health workers on duty per patient", ge=0.0
+    detection_base_per_day: float = F(
+        "1/d", "detection rate of symptomatic cases with no testing aid", ge=0.0, le=100.0
     )
+    detection_max_per_day: float = F(
+        "1/d", "detection rate of symptomatic cases at full testing coverage", ge=0.0, le=100.0
+    )
+    tracing_relative_rate: float = F(
+        "1", "detection of presymptomatic and asymptomatic cases by contact tracing, as a share "
+        "of the symptomatic detection rate (assumption)", default=0.1, ge=0.0, le=1.0,
+    )  # fmt: skip
+    test_turnaround_days: float = F(
+        "d", "mean time from a test to its result and so to isolation (assumption)",
+        default=1.0, ge=0.0, le=30.0,
+    )  # fmt: skip
+    isolation_efficacy: float = F(
+        "1", "share of onward transmission isolation and hospital care stop at full infection "
+        "prevention and control (IPC) coverage (assumption)", default=0.8, ge=0.0, le=1.0,
+    )  # fmt: skip
+    isolation_efficacy_no_ipc: float = F(
+        "1", "the same share with no IPC aid (assumption)", default=0.5, ge=0.0, le=1.0
+    )
+    domestic_care_share: float = F(
+        "1", "share of the care lever the DPRK's own hospitals provide while within their "
+        "capacity (assumption)", default=0.5, ge=0.0, le=1.0,
+    )  # fmt: skip
+    domestic_beds_share: float = F(
+        "1", "share of a province's hospital beds that can take COVID-19 patients with care "
+        "(assumption)", default=0.1, ge=0.0, le=1.0,
+    )  # fmt: skip
+    domestic_patients_per_doctor: float = F(
+        "patients/doctor", "COVID-19 inpatients one domestic doctor can care for (assumption)",
+        default=10.0, gt=0.0, le=1000.0,
+    )  # fmt: skip
+    health_workers_per_hospital_patient: float = F(
+        "persons/patient", "inpatient health workers on duty per patient", default=0.5, ge=0.0,
+        le=100.0,
+    )  # fmt: skip
     contact_reduction: tuple[ContactReduction, ...] = F(
         "list", "contact-reduction schedule (lockdown), in date order", default=()
     )
     mobility: Mobility = F("-", "gravity-model mixing between provinces")
-    gradient_tail_weeks: int = F(
-        "weeks", "weeks after the horizon whose deaths still value testing in the plan",
-        default=8, ge=0, le=104,
+    outlook_weeks: int = F(
+        "weeks", "weeks from start_date the epidemic is followed, aid stopping at the horizon; "
+        "deaths to its end value the plan", default=104, ge=1, le=520,
     )  # fmt: skip
     initial_infections: dict[Identifier, float] | None = F(
         "persons", "seed infections per province; replaces provinces.csv's column", default=None
@@ -84,16 +138,16 @@ class Epidemic(Frozen):
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Epidemic:
-        if self.fatality_care > self.fatality_no_care:
-            raise ValueError(
-                f"fatality_care ({self.fatality_care}) must not exceed fatality_no_care "
-                f"({self.fatality_no_care})"
-            )
-        if self.detection_base_per_day > self.detection_max_per_day:
-            raise ValueError(
-                f"detection_base_per_day ({self.detection_base_per_day}) must not exceed "
-                f"detection_max_per_day ({self.detection_max_per_day})"
-            )
+        pairs = [
+            ("fatality_care", "fatality_no_care"),
+            ("detection_base_per_day", "detection_max_per_day"),
+            ("isolation_efficacy_no_ipc", "isolation_efficacy"),
+        ]
+        for low, high in pairs:
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(
+                    f"{low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})"
+                )
         dates = [c.from_ for c in self.contact_reduction]
         if dates != sorted(dates):
             raise ValueError(f"contact_reduction dates must be in order, got {dates}")
@@ -101,44 +155,79 @@ class Epidemic(Frozen):
 
 
 class Staff(Frozen):
-    teams_per_week: float = F("teams/week", "ROK medical teams that can leave each week", ge=0)
-    staff_per_team: int = F("persons", "staff in one team", gt=0)
-    patients_per_team: float = F("patients", "hospital patients one team cares for", gt=0)
-    deployment_weeks: int = F("weeks", "how long a team stays once deployed", ge=1)
-    care_share: float = F("1", "weight of staff within the care lever", ge=0.0, le=1.0)
+    teams_per_week: float = F("teams/week", "ROK medical teams that can leave each week", ge=0,
+                              le=1e6)  # fmt: skip
+    staff_per_team: int = F("persons", "staff in one team", gt=0, le=10_000)
+    patients_per_team: float = F("patients", "hospital patients one team cares for", gt=0,
+                                 le=1e6)  # fmt: skip
+    deployment_weeks: int = F("weeks", "how long a team stays once deployed", ge=1, le=520)
+    package: Identifier = F(
+        "-", "the care-lever package teams belong to: alone in their own (default), they add "
+        "to the other care packages; named like a commodity's package, they are its "
+        "complement", default="teams",
+    )  # fmt: skip
     cost_usd_per_team_week: float = F(
-        "USD/(team week)", "cost of keeping one team deployed for a week", ge=0.0
+        "USD/(team week)", "cost of keeping one team deployed for a week", ge=0.0, le=1e9
     )
     origins: tuple[Identifier, ...] = F("depot ids", "depots teams leave from", min_length=1)
 
 
+class Penalty(Frozen):
+    """What one unit of a planner's need left unmet costs, in deaths or in USD."""
+
+    deaths_per_unit: float | None = F("deaths/unit", "deaths one unit short causes",
+                                      default=None, ge=0, le=1e6)  # fmt: skip
+    usd_per_unit: float | None = F("USD/unit", "cost of one unit short", default=None, ge=0,
+                                   le=1e12)  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Penalty:
+        if (self.deaths_per_unit is None) == (self.usd_per_unit is None):
+            raise ValueError("give exactly one of deaths_per_unit and usd_per_unit")
+        return self
+
+
 class Objective(Frozen):
     usd_per_death_averted: float = F(
-        "USD/death", "spending weighs as one death per this many dollars", gt=0
+        "USD/death", "spending weighs as one death per this many dollars", ge=1.0, le=1e12
     )
     budget_usd: float | None = F(
-        "USD", "cap on procurement, transport and medical teams", default=None, ge=0
+        "USD", "cap on procurement, transport and medical teams", default=None, ge=0, le=1e15
     )
+    unmet_penalty: dict[Identifier, Penalty] = F(
+        "-", "with needs.csv: the cost of need left unmet, per commodity id (or medical_team); "
+        "items not named weigh one death per unit of their mean weekly need", default={},
+    )  # fmt: skip
 
 
 class Coupling(Frozen):
+    """How the epidemic and the LP meet. The closed loop is sequential linear programming
+    with a trust region on coverage; see `optimiser/coupling.py`."""
+
     mode: Literal["one-way", "closed-loop"] = F("-", "epidemic -> LP once, or iterate")
-    max_iterations: int = F("iterations", "closed-loop iteration limit", ge=1, le=200)
-    tolerance: float = F("1", "stop when coverage changes less than this", gt=0.0)
-    damping: float = F("1", "share of the new coverage taken each iteration", gt=0.0, le=1.0)
-    deaths_tolerance: float | None = F(
-        "1", "also stop when deaths change by less than this share between iterations "
-        "(for scenarios where scarce supplies make equally good plans trade places)",
-        default=None, gt=0,
+    max_iterations: int = F("iterations", "closed-loop iteration limit", ge=1, le=500)
+    tolerance: float = F(
+        "1", "converged when the best plan within the trust region predicts fewer deaths "
+        "averted than this share of the current deaths (plus half a death)", gt=0.0, le=1.0,
+    )  # fmt: skip
+    trust_region: float = F(
+        "1", "initial largest change of any coverage in one iteration", default=0.25,
+        gt=0.0, le=1.0,
+    )  # fmt: skip
+    min_trust_region: float = F(
+        "1", "converged when no step this large or larger improves the plan", default=1e-3,
+        gt=0.0, le=0.5,
     )  # fmt: skip
 
 
 class Solver(Frozen):
     method: Literal["auto", "simplex", "ipm"] = F(
-        "-", "HiGHS algorithm; auto picks simplex below ipm_above_columns", default="auto"
-    )
-    ipm_above_columns: int = F("columns", "auto switches to interior point above", default=50_000)
-    time_limit_s: float | None = F("s", "HiGHS time limit per solve", default=None, gt=0)
+        "-", "HiGHS algorithm; auto is the simplex method, which re-solves warm from the last "
+        "basis (measured faster than interior point at every size tried, see the README)",
+        default="auto",
+    )  # fmt: skip
+    time_limit_s: float | None = F("s", "HiGHS time limit per solve", default=None, gt=0,
+                                   le=1e7)  # fmt: skip
 
 
 FITTABLE = ("r0", "reduction", "reporting", "seed")
@@ -171,7 +260,9 @@ class ScenarioConfig(Frozen):
     start_date: dt.date = F("date", "first day of week 0")
     horizon_weeks: int = F("weeks", "planning horizon", ge=1, le=520)
     tables: Tables = F("-", "the scenario's tables")
-    epidemic: Epidemic = F("-", "SEIR parameters")
+    epidemic: Epidemic | None = F(
+        "-", "SEIR parameters; may be left out when needs.csv brings the needs", default=None
+    )
     staff: Staff = F("-", "ROK medical teams")
     exemptions_requested: tuple[Identifier, ...] = F(
         "ids", "1718 Committee exemptions asked for (ids from sanctions.yaml)", default=()
@@ -180,6 +271,17 @@ class ScenarioConfig(Frozen):
     coupling: Coupling = F("-", "how the epidemic and the LP are coupled")
     solver: Solver = F("-", "HiGHS settings", default=Solver())
     calibration: Calibration = F("-", "how `aidopt calibrate` fits", default=Calibration())
+
+    @model_validator(mode="after")
+    def _epidemic_fits(self) -> ScenarioConfig:
+        if self.epidemic is None and self.tables.needs is None:
+            raise ValueError("'epidemic' is missing; it may be left out only with tables.needs")
+        if self.epidemic is not None and self.epidemic.outlook_weeks < self.horizon_weeks:
+            raise ValueError(
+                f"epidemic.outlook_weeks ({self.epidemic.outlook_weeks}) must be at least "
+                f"horizon_weeks ({self.horizon_weeks})"
+            )
+        return self
 
 
 # --- sanctions.yaml --------------------------------------------------------------------------
@@ -237,8 +339,19 @@ class CommodityRow(Frozen):
         "-", "Harmonized System code, 4 to 10 digits"
     )
     durable: bool = F("-", "true if in use, not consumed (equipment)")
-    lever: Literal["testing", "care"] = F("-", "which epidemic lever it serves")
-    lever_share: float = F("1", "weight within its lever", ge=0, le=1)
+    lever: Literal["testing", "ipc", "care", "none"] = F(
+        "-", "the epidemic lever it serves (none: needed, but not a lever input)"
+    )
+    package: Identifier | None = F(
+        "-", "inputs of a lever sharing a package are complements (the scarcest sets the "
+        "package's coverage); a lever's packages are substitutes (they add); empty: the lever's "
+        "one package", default=None,
+    )  # fmt: skip
+    uses_lab: bool = F("-", "each unit takes one test slot of a laboratory", default=False)
+    adds_lab_tests_per_week: float = F(
+        "tests/(unit week)", "laboratory capacity one unit in use adds (durables)", default=0.0,
+        ge=0, le=1e6,
+    )  # fmt: skip
     per_case: float = F("units/case", "consumed per new infectious case", ge=0)
     per_isolated_patient_day: float = F("units/patient-day", "per day in isolation", ge=0)
     per_hospital_patient_day: float = F("units/patient-day", "per day in hospital", ge=0)
