@@ -1,5 +1,5 @@
 """Metapopulation SEIR model with presymptomatic and asymptomatic spread, testing, isolation,
-hospital care and deaths; its next-generation matrix; and its adjoint.
+hospital care and deaths; and its next-generation matrix. Its adjoint is in `models/adjoint.py`.
 
 Compartments per province (persons):
 
@@ -19,38 +19,42 @@ Compartments per province (persons):
 and four running totals since day 0 (persons): symptomatic onsets in the community, detections,
 hospital admissions and discharges alive, from which the demand step reads weekly flows.
 
-Flows per day (a = asymptomatic share, rho their relative infectiousness, e isolation efficacy)::
+Flows per day (a = asymptomatic share, rho their relative infectiousness)::
 
-    S -> E        beta(t) S_p sum_q M_pq X_q / N_q,
-                  X = P + I + T + rho A + (1 - e)(QP + Q + H + rho QA)
+    S -> E        beta(t) S_p sum_q M_pq X_q / N_q, the infectious pressure
+                  X = P + I + T + rho A + leak_Q (QP + Q + rho QA) + leak_H H
     E -> P | A    E / latent_days, a share a to A  (straight to I when presymptomatic_days = 0)
     P -> I        P / presymptomatic_days, and QP -> Q likewise
-    I -> T        delta(t) I                       (straight to Q when test_turnaround_days = 0)
+    I -> T        delta I                          (straight to Q when test_turnaround_days = 0)
     T -> Q        T / test_turnaround_days
-    P -> QP, A -> QA   tracing_relative_rate * delta(t) * P (or A)
+    P -> QP, A -> QA   tracing_relative_rate * delta * P (or A)
     I, T, Q -> H | R   at 1 / infectious_days, a share hospital_share to H
     A, QA -> R    at 1 / (presymptomatic_days + infectious_days)
-    H -> D | R    H / stay_days, a share fatality(t, H) dies
+    H -> D | R    H / stay_days, a share fatality dies
 
-Supplies act through three coverages in [0, 1] per province and day:
+Aid acts through four capacities per province and day (`AID`), each compared with the load the
+epidemic itself puts on it at that moment, so that supplies spread thinner as cases grow:
 
-* testing raises detection: delta = detection_base + (detection_max - detection_base) c_testing;
-* infection prevention and control raises isolation efficacy:
-  e = efficacy_no_ipc + (efficacy - efficacy_no_ipc) c_ipc;
-* care lowers fatality: fatality = f_no_care - (f_no_care - f_care) min(1, dom(H) + c_care), where
-  the domestic system covers dom(H) = domestic_care_share * min(1, capacity / H).
+* tests a day: the share of suspected cases tested is min(1, tests / suspects), suspects being
+  the symptomatic onsets plus the background of other fevers (so test positivity rises with
+  prevalence), and detection = base + (max - base) x that share;
+* isolated people with infection prevention and control (IPC) supplies: their share s of those
+  isolated (QP + Q + QA) raises isolation efficacy: leak_Q = 1 - e_no_ipc - (e - e_no_ipc) s;
+* hospital patients with IPC supplies: likewise for leak_H on H;
+* patients with aid's care (oxygen beds, medical teams): fatality = f_no_care - (f_no_care -
+  f_care) min(1, dom(H) + care / H), where the domestic system covers
+  dom(H) = domestic_care_share * min(1, capacity / H).
 
 `r0` is beta times the mean infectious person-days of a case left in the community: the
 reproduction number before detection, isolation and contact reduction. `reproduction_number`
-gives the model's own from its next-generation matrix. With presymptomatic_days,
-asymptomatic_share and test_turnaround_days 0, both isolation efficacies 1 and no domestic care
+gives the model's own from its next-generation matrix. With no aid, presymptomatic_days,
+asymptomatic_share and test_turnaround_days 0, both isolation efficacies 1 and no domestic care,
 this is the plain S-E-I-Q-H-R-D model.
 
-The linear flows of a segment form one sparse matrix, so the right-hand side is a sparse product
-plus the two nonlinear terms (infection and the capacity-dependent fatality). Every parameter
-broadcasts over a leading *draw* axis: many parameter sets integrate in one `solve_ivp` call and
-share its steps. `Model.deaths_gradient` integrates the adjoint once, backwards, for
-d(deaths)/d(coverage) of every lever, province and week at once.
+The linear flows form one sparse matrix (detection's flows another, scaled by the detection rate
+of their source), so the right-hand side is two sparse products plus the nonlinear terms. Every
+parameter broadcasts over a leading *draw* axis: many parameter sets integrate in one `solve_ivp`
+call and share its steps.
 """
 
 from __future__ import annotations
@@ -70,10 +74,12 @@ STATES = COMPARTMENTS + COUNTERS
  ONSETS, DETECTIONS, ADMISSIONS, DISCHARGES) = range(len(STATES))  # fmt: skip
 INFECTED = (E, PRE, ASY, I, AWAIT, QPRE, Q, QA, H)
 """Compartments of the infected, in the order of the next-generation matrix."""
-LEVERS = ("testing", "ipc", "care")
-DENSE_LIMIT = 5e7
-"""Keep forward dense solutions for the adjoint below this many numbers (about 400 MB)."""
-TESTING, IPC, CARE = range(len(LEVERS))
+AID = ("tests", "isolation", "hospital", "care")
+"""Aid's capacities: tests a day; isolated people and hospital patients with IPC supplies;
+patients with aid's care [persons]."""
+TESTS, ISOLATION, HOSPITAL, CARE = range(len(AID))
+TINY = 1e-12
+"""Floor of a denominator [persons], so that no share is 0 / 0."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ class SEIRParameters:
     detection_base_per_day: ArrayLike
     """detection rate of symptomatic cases with no testing aid [1/d]"""
     detection_max_per_day: ArrayLike
-    """detection rate of symptomatic cases at full testing coverage [1/d]"""
+    """detection rate of symptomatic cases when every suspected case can be tested [1/d]"""
     presymptomatic_days: ArrayLike = 0.0
     """mean infectious time before symptom onset [d]"""
     asymptomatic_share: ArrayLike = 0.0
@@ -111,13 +117,15 @@ class SEIRParameters:
     test_turnaround_days: ArrayLike = 0.0
     """mean time from test to result, and so to isolation [d]"""
     isolation_efficacy: ArrayLike = 1.0
-    """share of onward transmission isolation and hospital stop at full IPC coverage [1]"""
+    """share of onward transmission isolation and hospital stop with IPC supplies [1]"""
     isolation_efficacy_no_ipc: ArrayLike = 1.0
-    """the same share with no IPC aid [1]"""
+    """the same share without them [1]"""
     domestic_care_share: ArrayLike = 0.0
     """share of the care lever the domestic system provides within its capacity [1]"""
     domestic_care_capacity: ArrayLike = np.inf
     """hospital patients the domestic system can care for, per province [persons]"""
+    background_suspects_per_day: ArrayLike = 0.0
+    """people with other fevers who are suspected cases, per province [persons/d]"""
 
 
 def _per_draw(value: ArrayLike, n_draws: int, n_provinces: int) -> np.ndarray:
@@ -126,14 +134,6 @@ def _per_draw(value: ArrayLike, n_draws: int, n_provinces: int) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[:, None]
     return np.ascontiguousarray(np.broadcast_to(arr, (n_draws, n_provinces)))
-
-
-def _daily(series: ArrayLike | None, n_draws: int, n_days: int, n_provinces: int) -> np.ndarray:
-    """Broadcast a daily input given as scalar, (days, P) or (B, days, P) to (B, days, P)."""
-    arr = np.zeros(()) if series is None else np.asarray(series, dtype=float)
-    if arr.ndim == 2:
-        arr = arr[None]
-    return np.broadcast_to(arr, (n_draws, n_days, n_provinces))
 
 
 def weekly_to_daily(weekly: ArrayLike, n_days: int) -> np.ndarray:
@@ -170,7 +170,8 @@ class Rates:
     det_base: np.ndarray
     det_spread: np.ndarray  # detection_max - detection_base
     leak_no_ipc: np.ndarray  # 1 - efficacy without IPC
-    leak_spread: np.ndarray  # efficacy - efficacy_no_ipc: what full IPC removes from the leak
+    leak_spread: np.ndarray  # efficacy - efficacy_no_ipc: what IPC removes from the leak
+    background: np.ndarray  # suspects a day with other fevers
 
     @classmethod
     def of(cls, params: SEIRParameters, n_draws: int, n_provinces: int) -> Rates:
@@ -204,13 +205,12 @@ class Rates:
             det_spread=p["detection_max_per_day"] - p["detection_base_per_day"],
             leak_no_ipc=1.0 - p["isolation_efficacy_no_ipc"],
             leak_spread=p["isolation_efficacy"] - p["isolation_efficacy_no_ipc"],
+            background=p["background_suspects_per_day"],
         )
 
 
-def linear_flows(k: Rates, detection: np.ndarray) -> list[tuple[int, int | None, np.ndarray]]:
-    """Every linear flow (from, to, rate per day (B, P)); `to` None leaves the infected
-    (for the next-generation matrix), and running totals are listed as flows whose source keeps
-    its people (see `_linear_matrix`)."""
+def linear_flows(k: Rates, detection: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """Every linear flow (from, to, rate per day (B, P)) at detection rates `detection`."""
     traced = k.tau * detection
     return [
         (E, PRE, k.sigma * k.to_pre),
@@ -240,8 +240,8 @@ COUNTED = {
 """Running totals: which flows each one counts."""
 
 
-def _linear_matrix(k: Rates, detection: np.ndarray) -> sp.csr_matrix:
-    """The linear part of the right-hand side as a sparse matrix over the flat state
+def linear_matrix(k: Rates, detection: np.ndarray) -> sp.csr_matrix:
+    """The linear flows at detection rates (B, P) as a sparse matrix over the flat state
     (state-major, then draw, then province)."""
     n = k.sigma.size
     counted = {flow: total for total, flows in COUNTED.items() for flow in flows}
@@ -262,52 +262,65 @@ def _linear_matrix(k: Rates, detection: np.ndarray) -> sp.csr_matrix:
     )
 
 
-def _leak_weights(k: Rates, leak: np.ndarray) -> np.ndarray:
-    """Weight of each state in the infectious pressure X, (states, B, P)."""
-    w = np.zeros((len(STATES), *k.sigma.shape))
-    w[PRE] = w[I] = w[AWAIT] = 1.0
-    w[ASY] = k.rho
-    w[QPRE] = w[Q] = w[H] = leak
-    w[QA] = leak * k.rho
-    return w
+@dataclass(frozen=True)
+class Loads:
+    """What the aid capacities are measured against at one state, and the shares they cover;
+    each (B, P)."""
+
+    suspects: np.ndarray
+    tested: np.ndarray  # share of suspects tested
+    detection: np.ndarray
+    isolated: np.ndarray  # QP + Q + QA
+    protected_isolated: np.ndarray  # share with IPC supplies
+    protected_patients: np.ndarray  # share of H with IPC supplies
+    leak_isolated: np.ndarray
+    leak_hospital: np.ndarray
+    domestic: np.ndarray  # share of the care lever domestic hospitals cover
+    covered: np.ndarray  # share of patients with adequate care
 
 
-def _covered(h: np.ndarray, k: Rates, care: np.ndarray) -> np.ndarray:
-    """Share of hospital patients with adequate care: domestic within capacity, plus aid."""
-    domestic = k.dom_share * np.minimum(1.0, k.dom_capacity / np.maximum(h, 1e-12))
-    return np.minimum(1.0, domestic + care)
+def loads(y: np.ndarray, k: Rates, aid: np.ndarray) -> Loads:
+    """Shares the capacities `aid` (4, B, P) cover at state y (states, B, P)."""
+    suspects = k.phi * y[PRE] + k.sigma * k.to_sym * y[E] + k.background
+    tested = np.minimum(1.0, aid[TESTS] / np.maximum(suspects, TINY))
+    isolated = y[QPRE] + y[Q] + y[QA]
+    protected_isolated = np.minimum(1.0, aid[ISOLATION] / np.maximum(isolated, TINY))
+    patients = np.maximum(y[H], TINY)
+    protected_patients = np.minimum(1.0, aid[HOSPITAL] / patients)
+    domestic = k.dom_share * np.minimum(1.0, k.dom_capacity / patients)
+    return Loads(
+        suspects, tested, k.det_base + k.det_spread * tested, isolated, protected_isolated,
+        protected_patients, k.leak_no_ipc - k.leak_spread * protected_isolated,
+        k.leak_no_ipc - k.leak_spread * protected_patients, domestic,
+        np.minimum(1.0, domestic + aid[CARE] / patients),
+    )  # fmt: skip
 
 
-def _covered_slopes(h: np.ndarray, k: Rates, care: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """d(covered share)/dH, and 1 where more aid still helps (domestic plus aid below 1)."""
-    h_safe = np.maximum(h, 1e-12)
-    domestic = k.dom_share * np.minimum(1.0, k.dom_capacity / h_safe)
-    active = domestic + care < 1.0
-    # Past its capacity the domestic share falls as capacity / H.
-    d_domestic = np.where(h > k.dom_capacity, -domestic / h_safe, 0.0)
-    return np.where(active, d_domestic, 0.0), active
+def pressure(y: np.ndarray, k: Rates, ld: Loads) -> np.ndarray:
+    """X: infectious person-equivalents per (draw, province)."""
+    return (y[PRE] + y[I] + y[AWAIT] + k.rho * y[ASY]
+            + ld.leak_isolated * (y[QPRE] + y[Q] + k.rho * y[QA]) + ld.leak_hospital * y[H])  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Segment:
-    """The right-hand side's data over days [start, stop), where every input is constant."""
+    """The right-hand side's inputs over days [start, stop), where they are constant."""
 
     start: int
     stop: int
-    matrix: sp.csr_matrix
-    weights: np.ndarray  # (states, B, P)
     beta: np.ndarray  # (B, P)
-    detection: np.ndarray
-    leak: np.ndarray
-    care: np.ndarray
+    aid: np.ndarray  # (4, B, P)
 
 
-def _rhs(_t, y, shape, seg: Segment, k: Rates, mixing_t, inv_population):
-    dy = seg.matrix @ y
-    y3, d3 = y.reshape(shape), dy.reshape(shape)
-    pressure = np.einsum("sbp,sbp->bp", seg.weights, y3)
-    infections = seg.beta * ((pressure * inv_population) @ mixing_t) * y3[S]
-    deaths = (k.f_no - k.f_spread * _covered(y3[H], k, seg.care)) * k.mu * y3[H]
+def _rhs(_t, y, model: Model, seg: Segment):
+    k, shape = model.rates, model.shape
+    y3 = y.reshape(shape)
+    ld = loads(y3, k, seg.aid)
+    detection = np.broadcast_to(ld.detection.ravel(), (len(STATES), ld.detection.size)).ravel()
+    dy = model.base_matrix @ y + model.detection_matrix @ (detection * y)
+    d3 = dy.reshape(shape)
+    infections = seg.beta * ((pressure(y3, k, ld) * model.inv_population) @ model.mixing_t) * y3[S]
+    deaths = (k.f_no - k.f_spread * ld.covered) * k.mu * y3[H]
     d3[S] -= infections
     d3[E] += infections
     d3[R] -= deaths
@@ -328,7 +341,7 @@ class Model:
     base_matrix: sp.csr_matrix
     """linear flows with no detection"""
     detection_matrix: sp.csr_matrix
-    """the flows detection drives, per unit of detection rate: M(delta) = base + this diag(delta)"""
+    """the flows detection drives, per unit of detection rate of their source"""
 
     @classmethod
     def build(cls, params: SEIRParameters, population: ArrayLike, mixing: ArrayLike | None = None,
@@ -340,18 +353,21 @@ class Model:
                                  if np.ndim(getattr(params, f.name)) >= 1])  # fmt: skip
         mixing = np.eye(n_p) if mixing is None else np.asarray(mixing, dtype=float)
         rates = Rates.of(params, n_draws, n_p)
-        base = _linear_matrix(rates, np.zeros((n_draws, n_p)))
-        detection = (_linear_matrix(rates, np.ones((n_draws, n_p))) - base).tocsr()
+        base = linear_matrix(rates, np.zeros((n_draws, n_p)))
+        detection = (linear_matrix(rates, np.ones((n_draws, n_p))) - base).tocsr()
         return cls(params, population, mixing, n_draws, rates, base, detection)
-
-    def matrix(self, detection: np.ndarray) -> sp.csr_matrix:
-        """The linear flows at detection rates (B, P)."""
-        per_state = sp.diags(np.tile(detection.ravel(), len(STATES)))
-        return (self.base_matrix + self.detection_matrix @ per_state).tocsr()
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return (len(STATES), self.n_draws, self.population.size)
+
+    @property
+    def mixing_t(self) -> np.ndarray:
+        return self.mixing.T
+
+    @property
+    def inv_population(self) -> np.ndarray:
+        return 1.0 / self.population
 
     def initial_state(self, initial_exposed: ArrayLike) -> np.ndarray:
         y = np.zeros(self.shape)
@@ -360,41 +376,35 @@ class Model:
         y[E] = exposed
         return y
 
-    def segments(self, n_days: int, contact=None, coverage=None, weeks: int | None = None
-                 ) -> list[Segment]:  # fmt: skip
+    def segments(self, n_days: int, contact=None, aid=None, weeks: int = 0) -> list[Segment]:
         """Spans of constant input, so that the adaptive step never straddles a jump, split at
-        the start of each of the first `weeks` weeks too, so that the adjoint can book each of
-        them apart. `contact` (days, P) or (B, days, P); `coverage` (lever, days, P) or
-        (B, lever, days, P)."""
-        k, (n_b, n_p) = self.rates, self.shape[1:]
-        cov = np.zeros((n_b, len(LEVERS), n_days, n_p))
-        if coverage is not None:
-            cov = np.broadcast_to(np.asarray(coverage, dtype=float), cov.shape)
-        beta = k.beta0[:, None, :] * _daily(1.0 if contact is None else contact, n_b, n_days, n_p)
-        detection = k.det_base[:, None, :] + k.det_spread[:, None, :] * cov[:, TESTING]
-        leak = k.leak_no_ipc[:, None, :] - k.leak_spread[:, None, :] * cov[:, IPC]
-        inputs = np.stack([beta, detection, leak, cov[:, CARE]])
-        changes = np.flatnonzero(np.any(inputs[:, :, 1:] != inputs[:, :, :-1], axis=(0, 1, 3))) + 1
-        weekly = np.arange(0, min(n_days, 7 * (weeks if weeks is not None else n_days)), 7)
+        the start of each of the first `weeks` weeks too (for the adjoint's weekly books).
+        `contact` (days, P) or (B, days, P), one minus the contact reduction; `aid` (4, days, P)
+        or (B, 4, days, P) capacities as in AID."""
+        n_b, n_p = self.shape[1:]
+        daily = np.zeros((n_b, len(AID), n_days, n_p))
+        if aid is not None:
+            daily = np.broadcast_to(np.asarray(aid, dtype=float), daily.shape)
+        factor = np.ones(()) if contact is None else np.asarray(contact, dtype=float)
+        if factor.ndim == 2:
+            factor = factor[None]
+        beta = self.rates.beta0[:, None, :] * np.broadcast_to(factor, (n_b, n_days, n_p))
+        inputs = np.concatenate([beta[:, None], daily], axis=1)
+        changes = np.flatnonzero(np.any(inputs[..., 1:, :] != inputs[..., :-1, :],
+                                        axis=(0, 1, 3))) + 1  # fmt: skip
+        weekly = np.arange(0, min(n_days, 7 * weeks), 7)
         bounds = np.union1d(np.concatenate([[0], changes, weekly]), [n_days])
-        return [
-            Segment(int(a), int(b), self.matrix(detection[:, a]),
-                    _leak_weights(k, leak[:, a]), beta[:, a], detection[:, a], leak[:, a],
-                    cov[:, CARE, a])
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]  # fmt: skip
+        return [Segment(int(a), int(b), beta[:, a], np.ascontiguousarray(daily[:, :, a].swapaxes(0, 1)))
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
 
-    def _args(self, seg: Segment) -> tuple:
-        return (self.shape, seg, self.rates, self.mixing.T, 1.0 / self.population)
-
-    def integrate(self, initial_exposed, n_days, contact=None, coverage=None,
+    def integrate(self, initial_exposed, n_days, contact=None, aid=None,
                   rtol=1e-6, atol=1e-6) -> np.ndarray:  # fmt: skip
         """States per (draw, state, province, day) for days 0..n_days."""
-        segments = self.segments(n_days, contact, coverage, weeks=0)
-        out, _ = self._forward(segments, initial_exposed, n_days, rtol, atol)
+        out, _ = self.forward(self.segments(n_days, contact, aid), initial_exposed, n_days,
+                              rtol, atol)  # fmt: skip
         return out.transpose(2, 1, 3, 0)
 
-    def _forward(self, segments, initial_exposed, n_days, rtol, atol, dense=False):
+    def forward(self, segments, initial_exposed, n_days, rtol, atol, dense=False):
         """(day, state, B, P) states, and each segment's dense solution if asked for."""
         out = np.empty((n_days + 1, *self.shape))
         out[0] = self.initial_state(initial_exposed)
@@ -402,84 +412,13 @@ class Model:
         for seg in segments:
             sol = solve_ivp(_rhs, (seg.start, seg.stop), out[seg.start].ravel(),
                             t_eval=np.arange(seg.start + 1, seg.stop + 1), rtol=rtol, atol=atol,
-                            dense_output=dense, args=self._args(seg))  # fmt: skip
+                            dense_output=dense, args=(self, seg))  # fmt: skip
             if not sol.success:
                 raise RuntimeError(f"SEIR integration failed on days {seg.start}-{seg.stop}: "
                                    f"{sol.message}")  # fmt: skip
             out[seg.start + 1 : seg.stop + 1] = sol.y.T.reshape(-1, *self.shape)
             solutions.append(sol.sol)
         return out, solutions
-
-    def deaths_gradient(self, initial_exposed, n_days, contact=None, coverage=None, weeks=None,
-                        rtol=1e-6, atol=1e-6) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """States as `integrate` gives them, and d(deaths by day n_days, summed over provinces)
-        / d(coverage of each lever, province and week) for the first `weeks` weeks (all if
-        None), (B, lever, P, weeks), from one forward and one backward (adjoint) integration.
-
-        The adjoint solves lambda' = -J^T lambda backwards from lambda = 1 on D at the end; the
-        gradient for week w is the integral over that week of lambda^T dF/dcoverage. Each
-        segment's dense forward solution is kept while it is small (under DENSE_LIMIT numbers)
-        and integrated again from its stored start otherwise, so memory does not grow with the
-        number of gradients and stays bounded at any size."""
-        n_b, n_p = self.shape[1:]
-        weeks = -(-n_days // 7) if weeks is None else weeks
-        segments = self.segments(n_days, contact, coverage, weeks)
-        keep = n_days * self.rates.sigma.size * len(STATES) * 30 < DENSE_LIMIT
-        states, solutions = self._forward(segments, initial_exposed, n_days, rtol, atol, keep)
-        n_cells = n_b * n_p
-        gradient = np.zeros((n_b, len(LEVERS), n_p, weeks))
-        lam = np.zeros(self.shape)
-        lam[D] = 1.0
-        # lambda are deaths per person (1e-4..1), the accumulators deaths per unit coverage.
-        atol_z = np.concatenate([np.full(lam.size, atol * 1e-4), np.full(3 * n_cells, atol)])
-        for seg, trajectory in zip(reversed(segments), reversed(solutions), strict=True):
-            args = self._args(seg)
-            if trajectory is None:
-                forward = solve_ivp(_rhs, (seg.start, seg.stop), states[seg.start].ravel(),
-                                    dense_output=True, rtol=rtol, atol=atol, args=args)  # fmt: skip
-                trajectory = forward.sol
-            back = solve_ivp(
-                _adjoint_rhs, (seg.stop, seg.start), np.concatenate([lam.ravel(), np.zeros(3 * n_cells)]),
-                rtol=rtol, atol=atol_z,
-                args=(trajectory, seg.matrix.T.tocsr(), self.detection_matrix, *args),
-            )  # fmt: skip
-            if not back.success:
-                raise RuntimeError(f"adjoint integration failed on days {seg.start}-{seg.stop}")
-            lam = back.y[: lam.size, -1].reshape(self.shape)
-            # Integrated from stop back to start the accumulators hold minus each integral.
-            if seg.start // 7 < weeks:
-                gradient[:, :, :, seg.start // 7] -= (
-                    back.y[lam.size :, -1].reshape(3, n_b, n_p).transpose(1, 0, 2)
-                )
-        return states.transpose(2, 1, 3, 0), gradient
-
-
-def _adjoint_rhs(t, z, trajectory, matrix_t, d_matrix, shape, seg: Segment, k: Rates,
-                 mixing_t, inv_population):  # fmt: skip
-    """d lambda/dt = -J^T lambda, and the integrands lambda^T dF/dcoverage of the levers."""
-    n = int(np.prod(shape))
-    y = trajectory(t)
-    y3, lam = y.reshape(shape), z[:n]
-    l3 = lam.reshape(shape)
-    g = matrix_t @ lam
-    g3 = g.reshape(shape)
-    pressure = np.einsum("sbp,sbp->bp", seg.weights, y3)
-    foi = seg.beta * ((pressure * inv_population) @ mixing_t)
-    w = l3[E] - l3[S]  # the adjoint value of one more infection in each province
-    # psi_q = sum_p w_p beta_p S_p M_pq / N_q: value of one more unit of pressure in q.
-    psi = ((w * seg.beta * y3[S]) @ mixing_t.T) * inv_population
-    g3[S] += w * foi
-    g3 += seg.weights * psi
-    d_covered, active = _covered_slopes(y3[H], k, seg.care)
-    death_value = l3[D] - l3[R] - l3[DISCHARGES]
-    fatality = k.f_no - k.f_spread * _covered(y3[H], k, seg.care)
-    g3[H] += death_value * k.mu * (fatality - k.f_spread * y3[H] * d_covered)
-    integrands = np.stack([
-        k.det_spread * np.einsum("sbp,sbp->bp", l3, (d_matrix @ y).reshape(shape)),
-        -k.leak_spread * psi * (y3[QPRE] + y3[Q] + y3[H] + k.rho * y3[QA]),
-        -k.f_spread * k.mu * y3[H] * active * death_value,
-    ])  # fmt: skip
-    return np.concatenate([-g, integrands.ravel()])
 
 
 def integrate(
@@ -490,7 +429,7 @@ def integrate(
     *,
     mixing: ArrayLike | None = None,
     contact_factor: ArrayLike | None = None,
-    coverage: ArrayLike | None = None,
+    aid: ArrayLike | None = None,
     n_draws: int | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-6,
@@ -499,21 +438,21 @@ def integrate(
 
     ``population`` (P,) persons; ``initial_exposed`` (P,) or (B, P) persons moved from S to E at
     day 0; ``mixing`` (P, P) row-stochastic (identity if omitted); ``contact_factor`` (days, P) or
-    (B, days, P), one minus the contact reduction (one if omitted); ``coverage`` (lever, days, P)
-    or (B, lever, days, P) in [0, 1], levers as in LEVERS (zero if omitted). Output holds days
-    0..n_days inclusive; states as in STATES.
+    (B, days, P), one minus the contact reduction (one if omitted); ``aid`` (4, days, P) or
+    (B, 4, days, P) capacities as in AID (none if omitted). Output holds days 0..n_days
+    inclusive; states as in STATES.
     """
     if n_draws is None:
         exposed = np.asarray(initial_exposed)
         candidates = [exposed.shape[0] if exposed.ndim == 2 else 1]
-        for series, ndim in ((contact_factor, 3), (coverage, 4)):
+        for series, ndim in ((contact_factor, 3), (aid, 4)):
             if series is not None and np.ndim(series) == ndim:
                 candidates.append(np.shape(series)[0])
         candidates += [np.shape(getattr(params, f.name))[0] for f in fields(params)
                        if np.ndim(getattr(params, f.name)) >= 1]  # fmt: skip
         n_draws = max(candidates)
     model = Model.build(params, population, mixing, n_draws)
-    return model.integrate(initial_exposed, n_days, contact_factor, coverage, rtol, atol)
+    return model.integrate(initial_exposed, n_days, contact_factor, aid, rtol, atol)
 
 
 def next_generation_matrix(
@@ -521,20 +460,20 @@ def next_generation_matrix(
     population: ArrayLike,
     mixing: ArrayLike | None = None,
     contact: ArrayLike = 1.0,
-    coverage: ArrayLike = (0.0, 0.0, 0.0),
+    full_aid: bool = False,
     growth_rate: float = 0.0,
 ) -> np.ndarray:
     """F (V + r I)^-1 at the disease-free state for one parameter set, over (infected
-    compartment, province): its spectral radius at r = 0 is the reproduction number, and 1 at the
-    epidemic's growth rate r. `contact` is one minus the contact reduction and `coverage` the
-    (testing, ipc, care) coverage, each a scalar or one value per province."""
+    compartment, province): its spectral radius at r = 0 is the reproduction number, and 1 at
+    the epidemic's growth rate r. `contact` is one minus the contact reduction (scalar or per
+    province); `full_aid` gives every suspected case a test and every isolated person and
+    patient IPC supplies."""
     population = np.asarray(population, dtype=float)
     n_p = population.size
     model = Model.build(params, population, mixing, 1)
     k = model.rates
-    cov = np.broadcast_to(np.asarray(coverage, dtype=float).reshape(3, -1), (3, n_p))
-    detection = k.det_base + k.det_spread * cov[TESTING]
-    leak = k.leak_no_ipc - k.leak_spread * cov[IPC]
+    detection = k.det_base + (k.det_spread if full_aid else 0.0)
+    leak = k.leak_no_ipc - (k.leak_spread if full_aid else 0.0)
     beta = k.beta0[0] * np.broadcast_to(np.asarray(contact, dtype=float), (n_p,))
     index = {c: i for i, c in enumerate(INFECTED)}
     size = len(INFECTED) * n_p
@@ -543,11 +482,12 @@ def next_generation_matrix(
         return index[c] * n_p + np.arange(n_p)
 
     # F: new infections in E of province p per infected person in compartment c of province q.
+    weights = {PRE: 1.0, I: 1.0, AWAIT: 1.0, ASY: k.rho[0], QPRE: leak[0], Q: leak[0],
+               QA: leak[0] * k.rho[0], H: leak[0]}  # fmt: skip
     f = np.zeros((size, size))
-    weights = _leak_weights(k, leak)[:, 0]
     contacts = beta[:, None] * model.mixing * population[:, None] / population[None, :]
-    for c in INFECTED:
-        f[np.ix_(cells(E), cells(c))] = contacts * weights[c][None, :]
+    for c, weight in weights.items():
+        f[np.ix_(cells(E), cells(c))] = contacts * np.broadcast_to(weight, (n_p,))[None, :]
     # V: outflows on the diagonal, inflows between infected compartments off it.
     v = np.zeros((size, size))
     for src, dst, rate in linear_flows(k, detection):

@@ -1,0 +1,142 @@
+"""The adjoint of the SEIR model: d(deaths)/d(aid) for every capacity, province and week from one
+forward and one backward integration, whatever the number of provinces and weeks.
+
+With F the right-hand side and J its Jacobian in the state, lambda solves
+
+    lambda' = -J^T lambda,   lambda(end) = 1 on D, 0 elsewhere,
+
+backwards, and the derivative of deaths at the end by the aid held in week w is the integral
+over that week of lambda^T dF/d(aid). Nothing depends on D, R or the running totals, so their
+lambda stay at 1 (D) and 0. Each segment's trajectory is integrated again with dense output from
+its stored start unless it is small enough to keep, so memory stays bounded at any size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from models.seir import (
+    AID,
+    ASY,
+    CARE,
+    AWAIT,
+    DISCHARGES,
+    PRE,
+    QA,
+    QPRE,
+    STATES,
+    TESTS,
+    TINY,
+    D,
+    E,
+    H,
+    HOSPITAL,
+    I,
+    ISOLATION,
+    Model,
+    Q,
+    R,
+    S,
+    Segment,
+    _rhs,
+    loads,
+    pressure,
+)
+
+DENSE_LIMIT = 5e7
+"""Keep forward dense solutions for the adjoint below this many numbers (about 400 MB)."""
+
+
+def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_t):
+    """d lambda/dt = -J^T lambda, and the integrands lambda^T dF/d(aid) for each capacity."""
+    k, shape = model.rates, model.shape
+    n = int(np.prod(shape))
+    y = trajectory(t)
+    y3, lam = y.reshape(shape), z[:n]
+    l3 = lam.reshape(shape)
+    aid = seg.aid
+    ld = loads(y3, k, aid)
+    n_states = len(STATES)
+    detection = np.broadcast_to(ld.detection.ravel(), (n_states, ld.detection.size)).ravel()
+    d_lambda = d_matrix_t @ lam  # D^T lambda
+    g = base_t @ lam + detection * d_lambda
+    g3 = g.reshape(shape)
+    # Detection's rate depends on the suspects (symptomatic onsets): v is lambda^T dF/d(rate).
+    v = np.einsum("sbp,sbp->bp", d_lambda.reshape(shape), y3)
+    short_of_tests = aid[TESTS] < ld.suspects
+    suspects = np.maximum(ld.suspects, TINY)
+    d_detection = np.where(short_of_tests, -k.det_spread * aid[TESTS] / suspects**2, 0.0)
+    g3[PRE] += v * d_detection * k.phi
+    g3[E] += v * d_detection * k.sigma * k.to_sym
+    # Infection: w is the value of one more infection in each province, psi that of one more
+    # unit of infectious pressure in each province.
+    w = l3[E] - l3[S]
+    foi = seg.beta * ((pressure(y3, k, ld) * model.inv_population) @ model.mixing_t)
+    psi = ((w * seg.beta * y3[S]) @ model.mixing) * model.inv_population
+    g3[S] += w * foi
+    isolated = np.maximum(ld.isolated, TINY)
+    transmitting = y3[QPRE] + y3[Q] + k.rho * y3[QA]
+    short_iso = aid[ISOLATION] < ld.isolated
+    kappa_q = np.where(short_iso, transmitting * k.leak_spread * aid[ISOLATION] / isolated**2, 0)
+    patients = np.maximum(y3[H], TINY)
+    short_h = aid[HOSPITAL] < y3[H]
+    kappa_h = np.where(short_h, k.leak_spread * aid[HOSPITAL] / patients, 0.0)
+    for c, slope in ((PRE, 1.0), (I, 1.0), (AWAIT, 1.0), (ASY, k.rho),
+                     (QPRE, ld.leak_isolated + kappa_q), (Q, ld.leak_isolated + kappa_q),
+                     (QA, k.rho * ld.leak_isolated + kappa_q), (H, ld.leak_hospital + kappa_h)):
+        g3[c] += psi * slope  # fmt: skip
+    # Deaths = fatality(H) mu H, fatality falling with the covered share of patients.
+    active = ld.domestic + aid[CARE] / patients < 1.0
+    d_domestic = np.where(y3[H] > k.dom_capacity, -ld.domestic / patients, 0.0)
+    d_covered = np.where(active, d_domestic - aid[CARE] / patients**2, 0.0)
+    fatality = k.f_no - k.f_spread * ld.covered
+    death_value = l3[D] - l3[R] - l3[DISCHARGES]
+    g3[H] += death_value * k.mu * (fatality - k.f_spread * y3[H] * d_covered)
+    integrands = np.stack([
+        np.where(short_of_tests, v * k.det_spread / suspects, 0.0),
+        np.where(short_iso, -psi * k.leak_spread * transmitting / isolated, 0.0),
+        np.where(short_h, -psi * k.leak_spread, 0.0),
+        np.where(active, -death_value * k.f_spread * k.mu, 0.0),
+    ])  # fmt: skip
+    return np.concatenate([-g, integrands.ravel()])
+
+
+def deaths_gradient(model: Model, initial_exposed, n_days: int, contact=None, aid=None,
+                    weeks: int | None = None, rtol: float = 1e-6, atol: float = 1e-6
+                    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """States as `Model.integrate` gives them, and d(deaths by day n_days, summed over
+    provinces) / d(each capacity in AID held through a week) for the first `weeks` weeks (all if
+    None): (B, capacity, P, weeks), in deaths per (person or test a day) held for the week."""
+    n_b, n_p = model.shape[1:]
+    weeks = -(-n_days // 7) if weeks is None else weeks
+    segments = model.segments(n_days, contact, aid, weeks)
+    keep = n_days * model.rates.sigma.size * len(STATES) * 30 < DENSE_LIMIT
+    states, solutions = model.forward(segments, initial_exposed, n_days, rtol, atol, keep)
+    n_cells, n_aid = n_b * n_p, len(AID)
+    gradient = np.zeros((n_b, n_aid, n_p, weeks))
+    lam = np.zeros(model.shape)
+    lam[D] = 1.0
+    # lambda are deaths per person (1e-4..1), the accumulators deaths per unit of aid.
+    atol_z = np.concatenate([np.full(lam.size, atol * 1e-4), np.full(n_aid * n_cells, atol)])
+    d_matrix_t, base_t = model.detection_matrix.T.tocsr(), model.base_matrix.T.tocsr()
+    for seg, trajectory in zip(reversed(segments), reversed(solutions), strict=True):
+        if trajectory is None:
+            forward = solve_ivp(_rhs, (seg.start, seg.stop), states[seg.start].ravel(),
+                                dense_output=True, rtol=rtol, atol=atol, args=(model, seg))  # fmt: skip
+            trajectory = forward.sol
+        back = solve_ivp(
+            _adjoint_rhs, (seg.stop, seg.start),
+            np.concatenate([lam.ravel(), np.zeros(n_aid * n_cells)]), rtol=rtol, atol=atol_z,
+            args=(trajectory, model, seg, d_matrix_t, base_t),
+        )  # fmt: skip
+        if not back.success:
+            raise RuntimeError(f"adjoint integration failed on days {seg.start}-{seg.stop}")
+        lam = back.y[: lam.size, -1].reshape(model.shape)
+        if seg.start // 7 < weeks:
+            # Integrated from stop back to start, the accumulators hold minus each integral.
+            gradient[:, :, :, seg.start // 7] -= (
+                back.y[lam.size :, -1].reshape(n_aid, n_b, n_p).transpose(1, 0, 2)
+            )
+    return states.transpose(2, 1, 3, 0), gradient
+
