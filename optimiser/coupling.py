@@ -22,7 +22,7 @@ import numpy as np
 
 from models.seir import D, S
 from optimiser.allocation import AllocationLP, Plan
-from optimiser.demand import Needs, weekly_needs
+from optimiser.demand import Needs, drivers_from_trajectory, weekly_needs
 from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import Scenario
 from optimiser.network import Network, build_network
@@ -206,7 +206,10 @@ def run(scenario: Scenario) -> Outcome:
     for i in range(iterations):
         if i > 0:
             people = simulate(testing, care)
-        needs = weekly_needs(people, scenario.commodities, cfg.epidemic, cfg.staff, shape[1])
+        needs = weekly_needs(
+            drivers_from_trajectory(people, shape[1], cfg.epidemic),
+            scenario.commodities, scenario.consumption, scenario.provinces, cfg.demand, cfg.staff,
+        )  # fmt: skip
         t0 = time.perf_counter()
         gradient_testing, gradient_care = epidemic.harm_gradient(testing, care, people)
         clock["epidemic"] += time.perf_counter() - t0

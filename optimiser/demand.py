@@ -1,14 +1,46 @@
-"""The demand step: an epidemic trajectory and the tables -> weekly needs.
+"""The demand step: what drives need -> weekly needs, sized as WHO's COVID-ESFT sizes them.
 
-A pure function of its inputs. Per province and week it measures the drivers
+`weekly_needs` is a pure function of `Drivers` (flows and person-days per province and week from
+one epidemic trajectory; it never looks at compartments) and the scenario's tables. The rules
+and default figures are ESFT's (the public R package mrc-ide/esft); `optimiser/schema.py` holds
+each default with its source. Per province and week:
 
-* new infectious cases (flow E -> I),
-* isolated patient-days (integral of Q), hospital patient-days (integral of H),
-* inpatient health-worker-days (hospital patient-days x workers per patient),
-* occupied beds at the week's peak (for durable equipment, which is in use, not consumed),
+Hospital. Patient-days H and the week's peak occupancy B split into severe and critical by ESFT's
+steady-state mix: a share c = 0.05 x 14 d / (0.15 x 7 d + 0.05 x 14 d) = 0.4 is critical.
 
-and multiplies them by each commodity's rates. Medical teams needed are the week's mean hospital
-occupancy over the patients one team cares for.
+Staff, in worker-days a week (a person on duty every day of the week counts 7):
+
+    inpatient health workers = (care h per severe patient-day x H_sev
+                                + care h per critical patient-day x H_crit) / shift hours
+    inpatient cleaners       = cleaners per severe bed x H_sev + per critical bed x H_crit
+    ambulance staff, biomedical engineers = their ratio per bed x H
+    screening and triage     = outpatients screened / screenings per worker-day
+    lab technicians, lab cleaners = 7 x labs x their ratio per lab   (fixed, epidemic or not)
+    home caregivers          = isolated person-days x caregivers per isolated patient
+
+Testing programme (issue 8 item 3 and ESFT's strategy):
+
+    positivity p(prevalence) rises with prevalence, in odds form:
+        odds(p) = odds(prevalence) / (negatives_per_positive x odds(reference_prevalence)),
+    so that p = 1 / (1 + negatives_per_positive) at the reference prevalence (ESFT's 10
+    negatives per positive) and a tested suspect's odds of infection are a fixed multiple of a
+    resident's. The multiple and the reference prevalence are assumptions.
+    suspects tested = max(floor_per_1000_per_week x population / 1000,
+                          tests_per_case x symptomatic onsets / p)
+    release tests   = survivors leaving hospital x release tests per survivor
+    contact tests   = contacts tested share x contacts per case x (onsets x tests_per_case
+                      + release tests)    (ESFT counts contacts per positive test done)
+    staff tests     = tests per staff member per week x staff on duty (worker-days / 7)
+    tests = suspects tested + release + contact + staff tests
+
+Every symptomatic onset counts, detected or not: the need is the programme that would test every
+suspect, not the part of it the epidemic model assumes happened.
+
+Labs: capacity = GeneXpert modules x tests per module-day x days per week x COVID-19 share; labs
+= modules / modules per lab (both ESFT).
+
+Commodities: quantity[k] = sum over drivers d of rate[k, d] x driver[d] (consumption.csv), in one
+einsum. Medical teams: the week's mean hospital occupancy over the patients one team cares for.
 """
 
 from __future__ import annotations
@@ -17,65 +49,215 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.seir import E, H, Q, S
+from models.seir import D, E, H, I, Q, S
 from optimiser.epidemic import weekly_integral
-from optimiser.schema import CommodityRow, Epidemic, Staff
+from optimiser.schema import (
+    DRIVERS,
+    CommodityRow,
+    ConsumptionRow,
+    Demand,
+    Epidemic,
+    Labs,
+    ProvinceRow,
+    Staff,
+    Testing,
+)
+
+TEST_PURPOSES = ("suspects", "release", "contacts", "staff")
+
+
+@dataclass(frozen=True)
+class Drivers:
+    """What drives need, per province and week, from one epidemic trajectory. Arrays are (P, W)
+    unless noted; flows are persons per week, person-days are summed over the week."""
+
+    population: np.ndarray  # (P,) persons
+    symptomatic_onsets: np.ndarray  # new symptomatic COVID-19 cases (all, detected or not)
+    detected: np.ndarray  # new cases confirmed by a test (these are isolated)
+    isolated_days: np.ndarray  # person-days in isolation of detected cases
+    hospital_days: np.ndarray  # patient-days in hospital (severe and critical together)
+    peak_hospital: np.ndarray  # most patients in hospital on any day of the week
+    discharges_alive: np.ndarray  # hospital patients leaving alive
+    prevalence: np.ndarray  # mean share of the population infectious in the week [1]
 
 
 @dataclass(frozen=True)
 class Needs:
     quantity: np.ndarray
-    """(K, P, W) units of each commodity needed"""
+    """(K, P, W) units of each commodity needed, K in commodities.csv order"""
     teams: np.ndarray
-    """(P, W) medical teams needed"""
-    cases: np.ndarray
-    """(P, W) new infectious cases"""
-    isolated_days: np.ndarray
-    """(P, W) patient-days in isolation"""
-    hospital_days: np.ndarray
-    """(P, W) patient-days in hospital"""
-    peak_beds: np.ndarray
-    """(P, W) most hospital patients on any day of the week"""
+    """(P, W) ROK medical teams needed: mean hospital occupancy / patients per team"""
+    tests: np.ndarray
+    """(P, W) tests in the testing programme, the surveillance floor included"""
+    lab_capacity: np.ndarray
+    """(P,) tests the province's own labs can process per week"""
+    staff: dict[str, np.ndarray]
+    """worker-days per ESFT staff category, each (P, W)"""
+    tests_by_purpose: dict[str, np.ndarray]
+    """tests per purpose (suspects, release, contacts, staff), each (P, W); they add to tests"""
+    positivity: np.ndarray
+    """(P, W) share of suspects' tests expected positive [1]"""
+
+
+def positivity(prevalence: np.ndarray, testing: Testing) -> np.ndarray:
+    """Share of suspects testing positive, rising with prevalence (odds form, module docstring).
+    Zero where no one is infectious."""
+    prevalence = np.clip(prevalence, 0.0, 1.0 - 1e-12)
+    odds = prevalence / (1.0 - prevalence)
+    ref = testing.reference_prevalence
+    background = testing.negatives_per_positive * ref / (1.0 - ref)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(odds > 0, odds / (odds + background), 0.0)
+
+
+def lab_capacity(modules: np.ndarray, labs: Labs) -> np.ndarray:
+    """Tests a week the GeneXpert modules can process for COVID-19."""
+    return modules * labs.tests_per_module_day * labs.days_per_week * labs.covid_share
+
+
+def staff_worker_days(
+    drivers: Drivers, modules: np.ndarray, suspects: np.ndarray, demand: Demand
+) -> dict[str, np.ndarray]:
+    """Worker-days a week per ESFT staff category, (P, W) each."""
+    sev, crit = split_by_severity(drivers.hospital_days, demand)
+    ratio = demand.staffing
+    hospital_cases = (demand.severity.severe_share + demand.severity.critical_share) * (
+        drivers.symptomatic_onsets
+    )
+    outpatients = np.maximum(suspects - hospital_cases, 0.0)
+    labs = (modules / demand.labs.modules_per_lab)[:, None] * np.ones_like(suspects)
+    return {
+        "inpatient_hcw": (
+            ratio.care_hours_per_severe_patient_day * sev
+            + ratio.care_hours_per_critical_patient_day * crit
+        )
+        / ratio.shift_hours,
+        "screening_hcw": outpatients / ratio.screenings_per_worker_day,
+        "lab_technician": 7.0 * labs * ratio.lab_technicians_per_lab,
+        "inpatient_cleaner": ratio.cleaners_per_severe_bed * sev
+        + ratio.cleaners_per_critical_bed * crit,
+        "lab_cleaner": 7.0 * labs * ratio.lab_cleaners_per_lab,
+        "ambulance_staff": ratio.ambulance_staff_per_bed * drivers.hospital_days,
+        "biomedical_engineer": ratio.biomedical_engineers_per_bed * drivers.hospital_days,
+    }
+
+
+def split_by_severity(hospital: np.ndarray, demand: Demand) -> tuple[np.ndarray, np.ndarray]:
+    """(severe, critical) parts of a hospital quantity, by ESFT's steady-state bed mix."""
+    critical = demand.severity.critical_bed_share
+    return hospital * (1.0 - critical), hospital * critical
+
+
+def tests_needed(
+    drivers: Drivers, staff: dict[str, np.ndarray], suspects: np.ndarray, testing: Testing
+) -> dict[str, np.ndarray]:
+    """Tests per purpose, (P, W) each (module docstring)."""
+    release = testing.release_tests_per_survivor * drivers.discharges_alive
+    positives = testing.tests_per_case * drivers.symptomatic_onsets + release
+    on_duty = np.sum(list(staff.values()), axis=0) / 7.0
+    return {
+        "suspects": testing.tests_per_case * suspects,
+        "release": release,
+        "contacts": testing.contacts_tested_share * testing.contacts_per_case * positives,
+        "staff": testing.tests_per_staff_per_week * on_duty,
+    }
+
+
+def suspects_tested(drivers: Drivers, testing: Testing) -> np.ndarray:
+    """Persons tested as suspects: every symptomatic onset with the negatives its positivity
+    implies, and never fewer than the surveillance floor."""
+    share = positivity(drivers.prevalence, testing)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        outbreak = np.where(share > 0, drivers.symptomatic_onsets / share, 0.0)
+    floor = testing.floor_per_1000_per_week * drivers.population[:, None] / 1000.0
+    return np.maximum(outbreak, floor)
+
+
+def driver_table(
+    drivers: Drivers, staff: dict[str, np.ndarray], tests: np.ndarray, demand: Demand
+) -> np.ndarray:
+    """(len(DRIVERS), P, W): every consumption driver, in the order of `DRIVERS`."""
+    sev_days, crit_days = split_by_severity(drivers.hospital_days, demand)
+    sev_beds, crit_beds = split_by_severity(drivers.peak_hospital, demand)
+    values = {f"{name}_day": days for name, days in staff.items()} | {
+        "home_caregiver_day": demand.staffing.home_caregivers_per_isolated_patient
+        * drivers.isolated_days,
+        "severe_patient_day": sev_days,
+        "critical_patient_day": crit_days,
+        "hospital_patient_day": drivers.hospital_days,
+        "isolated_patient_day": drivers.isolated_days,
+        "severe_bed": sev_beds,
+        "critical_bed": crit_beds,
+        "hospital_bed": drivers.peak_hospital,
+        "test": tests,
+    }
+    return np.stack([values[d] for d in DRIVERS])
+
+
+def rate_matrix(
+    commodities: tuple[CommodityRow, ...], consumption: tuple[ConsumptionRow, ...]
+) -> np.ndarray:
+    """(K, len(DRIVERS)) units of each commodity per unit of each driver."""
+    k_index = {c.id: k for k, c in enumerate(commodities)}
+    d_index = {d: i for i, d in enumerate(DRIVERS)}
+    rates = np.zeros((len(commodities), len(DRIVERS)))
+    for row in consumption:
+        rates[k_index[row.commodity], d_index[row.driver]] = row.rate
+    return rates
 
 
 def weekly_needs(
-    people: np.ndarray,
+    drivers: Drivers,
     commodities: tuple[CommodityRow, ...],
-    epidemic: Epidemic,
+    consumption: tuple[ConsumptionRow, ...],
+    provinces: tuple[ProvinceRow, ...],
+    demand: Demand,
     staff: Staff,
-    n_weeks: int,
 ) -> Needs:
-    """Needs from one trajectory of persons per (compartment, province, day)."""
-    # Cumulative onsets: everyone who left S, less those still in E.
-    onsets = (people[S, :, :1] - people[S]) - (people[E] - people[E, :, :1])
-    week_ends = 7 * np.arange(n_weeks + 1)
-    cases = np.diff(onsets[:, week_ends], axis=1)
-    isolated_days = weekly_integral(people[Q], n_weeks)
-    hospital_days = weekly_integral(people[H], n_weeks)
-    worker_days = hospital_days * epidemic.health_workers_per_hospital_patient
-    hosp = people[H, :, : 7 * n_weeks + 1]
-    peak_beds = np.stack([hosp[:, 7 * w : 7 * w + 8].max(axis=1) for w in range(n_weeks)], axis=1)
-
-    rates = np.array(
-        [
-            [
-                c.per_case,
-                c.per_isolated_patient_day,
-                c.per_hospital_patient_day,
-                c.per_health_worker_day,
-                c.per_occupied_bed,
-            ]
-            for c in commodities
-        ]
-    )
-    drivers = np.stack([cases, isolated_days, hospital_days, worker_days, peak_beds])
-    quantity = np.einsum("kd,dpw->kpw", rates, drivers)
-    teams = hospital_days / 7.0 / staff.patients_per_team
+    """Needs per (commodity, province, week), teams, tests and lab capacity from the drivers."""
+    modules = np.array([p.genexpert_modules for p in provinces], dtype=float)
+    suspects = suspects_tested(drivers, demand.testing)
+    workers = staff_worker_days(drivers, modules, suspects, demand)
+    by_purpose = tests_needed(drivers, workers, suspects, demand.testing)
+    tests = np.sum(list(by_purpose.values()), axis=0)
+    table = driver_table(drivers, workers, tests, demand)
+    quantity = np.einsum("kd,dpw->kpw", rate_matrix(commodities, consumption), table)
     return Needs(
         quantity=np.maximum(quantity, 0.0),
-        teams=teams,
-        cases=cases,
+        teams=drivers.hospital_days / 7.0 / staff.patients_per_team,
+        tests=tests,
+        lab_capacity=lab_capacity(modules, demand.labs),
+        staff=workers,
+        tests_by_purpose=by_purpose,
+        positivity=positivity(drivers.prevalence, demand.testing),
+    )
+
+
+def drivers_from_trajectory(people: np.ndarray, n_weeks: int, epidemic: Epidemic) -> Drivers:
+    """Drivers from persons per (compartment, province, day) of today's S, E, I, Q, H, R, D
+    model: onsets are the flow E -> I, detections the flow I -> Q (from Q's balance, Q leaving at
+    1 / infectious_days), survivors the discharges (H / stay_days) less deaths."""
+    week_ends = 7 * np.arange(n_weeks + 1)
+
+    def weekly_change(daily: np.ndarray) -> np.ndarray:
+        return np.diff(daily[:, week_ends], axis=1)
+
+    # Cumulative onsets: everyone who left S, less those still in E.
+    onsets = weekly_change(people[S, :, :1] - people[S]) - weekly_change(people[E])
+    isolated_days = weekly_integral(people[Q], n_weeks)
+    hospital_days = weekly_integral(people[H], n_weeks)
+    detected = weekly_change(people[Q]) + isolated_days / epidemic.infectious_days
+    survivors = hospital_days / epidemic.stay_days - weekly_change(people[D])
+    hospital = people[H, :, : 7 * n_weeks + 1]
+    peak = np.stack([hospital[:, 7 * w : 7 * w + 8].max(axis=1) for w in range(n_weeks)], axis=1)
+    population = people[:, :, 0].sum(axis=0)
+    return Drivers(
+        population=population,
+        symptomatic_onsets=np.maximum(onsets, 0.0),
+        detected=np.maximum(detected, 0.0),
         isolated_days=isolated_days,
         hospital_days=hospital_days,
-        peak_beds=peak_beds,
+        peak_hospital=peak,
+        discharges_alive=np.maximum(survivors, 0.0),
+        prevalence=weekly_integral(people[I], n_weeks) / 7.0 / population[:, None],
     )

@@ -23,10 +23,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from optimiser.schema import (
+    DRIVERS,
     LEVERS,
     TEAM,
     ArcRow,
     CommodityRow,
+    ConsumptionRow,
     CrossingRow,
     DepotRow,
     NeedRow,
@@ -69,6 +71,7 @@ class Scenario:
     config: ScenarioConfig
     provinces: tuple[ProvinceRow, ...]
     commodities: tuple[CommodityRow, ...]
+    consumption: tuple[ConsumptionRow, ...]
     depots: tuple[DepotRow, ...]
     crossings: tuple[CrossingRow, ...]
     supply: tuple[SupplyRow, ...]
@@ -368,6 +371,39 @@ def check_supply(scn: dict, files: dict[str, Path]) -> list[str]:
     return problems
 
 
+BED_DRIVERS = ("severe_bed", "critical_bed", "hospital_bed")
+
+
+def check_consumption(scn: dict, path: Path) -> list[str]:
+    """Rates name known commodities and drivers, once per pair; durables, which are in use
+    rather than consumed, are sized by beds in use only."""
+    problems = []
+    commodities = {c.id: c for c in scn["commodities"]}
+    pairs: Counter[tuple[str, str]] = Counter()
+    for line, row in enumerate(scn["consumption"], start=2):
+        where = f"{path}, line {line}"
+        item = commodities.get(row.commodity)
+        if item is None:
+            problems.append(
+                f"{where}, column 'commodity': {_unknown('commodity', row.commodity, commodities)}"
+            )
+        if row.driver not in DRIVERS:
+            problems.append(f"{where}, column 'driver': {_unknown('driver', row.driver, DRIVERS)}")
+        elif item is not None and item.durable and row.driver not in BED_DRIVERS:
+            problems.append(
+                f"{where}, column 'driver': '{row.driver}' sizes a consumable flow, but "
+                f"'{row.commodity}' is durable (in use, not consumed); valid for durables: "
+                f"{', '.join(BED_DRIVERS)}"
+            )
+        pairs[(row.commodity, row.driver)] += 1
+    problems += [
+        f"{path}: ({c}, {d}) appears {n} times; one row per commodity and driver"
+        for (c, d), n in pairs.items()
+        if n > 1
+    ]
+    return problems
+
+
 def check_lever_shares(scn: dict, config: ScenarioConfig, path: Path) -> list[str]:
     """Shares within each lever must add to one, so coverage stays in [0, 1]."""
     problems = []
@@ -522,6 +558,7 @@ def _read_mobility(path: Path, provinces: list[str], problems: list[str]) -> np.
 TABLE_ROWS: dict[str, type[BaseModel]] = {
     "provinces": ProvinceRow,
     "commodities": CommodityRow,
+    "consumption": ConsumptionRow,
     "depots": DepotRow,
     "crossings": CrossingRow,
     "supply": SupplyRow,
@@ -561,6 +598,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     problems += check_unique_ids(scn, files)
     problems += check_arcs(scn["arcs"], set(scn["node_country"]), files["arcs"])
     problems += check_supply(scn, files)
+    problems += check_consumption(scn, files["consumption"])
     problems += check_lever_shares(scn, config, files["commodities"])
     problems += check_sanctions(scn, config, files)
     problems += check_staff(scn, config)
@@ -589,6 +627,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
         config=config,
         provinces=scn["provinces"],
         commodities=scn["commodities"],
+        consumption=scn["consumption"],
         depots=scn["depots"],
         crossings=scn["crossings"],
         supply=scn["supply"],
