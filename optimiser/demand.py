@@ -56,14 +56,12 @@ from optimiser.schema import (
     CommodityRow,
     ConsumptionRow,
     Demand,
+    DiagnosticTesting,
     Epidemic,
     Labs,
     ProvinceRow,
     Staff,
-    Testing,
 )
-
-TEST_PURPOSES = ("suspects", "release", "contacts", "staff")
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,7 @@ class Needs:
     """(P, W) share of suspects' tests expected positive [1]"""
 
 
-def positivity(prevalence: np.ndarray, testing: Testing) -> np.ndarray:
+def positivity(prevalence: np.ndarray, testing: DiagnosticTesting) -> np.ndarray:
     """Share of suspects testing positive, rising with prevalence (odds form, module docstring).
     Zero where no one is infectious."""
     prevalence = np.clip(prevalence, 0.0, 1.0 - 1e-12)
@@ -149,7 +147,7 @@ def split_by_severity(hospital: np.ndarray, demand: Demand) -> tuple[np.ndarray,
 
 
 def tests_needed(
-    drivers: Drivers, staff: dict[str, np.ndarray], suspects: np.ndarray, testing: Testing
+    drivers: Drivers, staff: dict[str, np.ndarray], suspects: np.ndarray, testing: DiagnosticTesting
 ) -> dict[str, np.ndarray]:
     """Tests per purpose, (P, W) each (module docstring)."""
     release = testing.release_tests_per_survivor * drivers.discharges_alive
@@ -163,7 +161,7 @@ def tests_needed(
     }
 
 
-def suspects_tested(drivers: Drivers, testing: Testing) -> np.ndarray:
+def suspects_tested(drivers: Drivers, testing: DiagnosticTesting) -> np.ndarray:
     """Persons tested as suspects: every symptomatic onset with the negatives its positivity
     implies, and never fewer than the surveillance floor."""
     share = positivity(drivers.prevalence, testing)

@@ -254,7 +254,7 @@ class Labs(Frozen):
     )
 
 
-class Testing(Frozen):
+class DiagnosticTesting(Frozen):
     """The testing programme: a surveillance floor and ESFT's strategy on top of it."""
 
     floor_per_1000_per_week: float = F(
@@ -290,7 +290,7 @@ class Demand(Frozen):
     severity: Severity = F("-", "case severity and hospital stays", default=Severity())
     staffing: Staffing = F("-", "staffing ratios", default=Staffing())
     labs: Labs = F("-", "laboratory throughput", default=Labs())
-    testing: Testing = F("-", "testing programme", default=Testing())
+    testing: DiagnosticTesting = F("-", "testing programme", default=DiagnosticTesting())
 
 
 class ScenarioConfig(Frozen):
