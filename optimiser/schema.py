@@ -266,7 +266,8 @@ class DiagnosticTesting(Frozen):
         "(esft: 10)", default=10.0, ge=0,
     )  # fmt: skip
     reference_prevalence: float = F(
-        "1", "prevalence at which negatives_per_positive holds (assumption)", default=0.001,
+        "1", "prevalence at which negatives_per_positive holds (assumption: 1e-4, so that "
+        "suspects tested as prevalence vanishes come to about the WHO floor)", default=1e-4,
         gt=0, lt=1,
     )  # fmt: skip
     tests_per_case: float = F("tests/case", "diagnostic tests per case (esft)", default=1.0, ge=0)
