@@ -14,7 +14,7 @@ Staff, in worker-days a week (a person on duty every day of the week counts 7):
                                 + care h per critical patient-day x H_crit) / shift hours
     inpatient cleaners       = cleaners per severe bed x H_sev + per critical bed x H_crit
     ambulance staff, biomedical engineers = their ratio per bed x H
-    screening and triage     = outpatients screened / screenings per worker-day
+    screening and triage     = outpatients screened / screenings per worker-day (below)
     lab technicians, lab cleaners = 7 x labs x their ratio per lab   (fixed, epidemic or not)
     home caregivers          = isolated person-days x caregivers per isolated patient
 
@@ -25,16 +25,18 @@ Testing programme (issue 8 item 3 and ESFT's strategy):
     so that p = 1 / (1 + negatives_per_positive) at the reference prevalence (ESFT's 10
     negatives per positive) and a tested suspect's odds of infection are a fixed multiple of a
     resident's. The multiple and the reference prevalence are assumptions.
-    suspects tested = max(floor_per_1000_per_week x population / 1000,
-                          tests_per_case x symptomatic onsets / p)
+    suspects tested = max(floor_per_1000_per_week x population / 1000, symptomatic onsets / p)
+    suspect tests   = tests_per_case x suspects tested
     release tests   = survivors leaving hospital x release tests per survivor
     contact tests   = contacts tested share x contacts per case x (onsets x tests_per_case
                       + release tests)    (ESFT counts contacts per positive test done)
     staff tests     = tests per staff member per week x staff on duty (worker-days / 7)
-    tests = suspects tested + release + contact + staff tests
+    tests = suspect + release + contact + staff tests
 
 Every symptomatic onset counts, detected or not: the need is the programme that would test every
-suspect, not the part of it the epidemic model assumes happened.
+suspect, not the part of it the epidemic model assumes happened (`Drivers.detected` is carried
+for reports only). Outpatients screened are the suspects tested less the severe and critical
+share of onsets, whom ESFT diagnoses in hospital.
 
 Labs: capacity = GeneXpert modules x tests per module-day x days per week x COVID-19 share; labs
 = modules / modules per lab (both ESFT).

@@ -329,6 +329,14 @@ def test_a_negative_rate_and_a_missing_module_count_are_refused(default_copy):
     assert "provinces.csv, line 3 (id=south_pyongan): 'genexpert_modules' is missing" in text
 
 
+def test_severity_shares_that_do_not_add_to_one_are_refused():
+    result = CliRunner().invoke(
+        main, ["validate", str(DEFAULT_SCENARIO), "--set", "demand.severity.mild_share=0.5"]
+    )
+    assert result.exit_code == 2
+    assert "severity shares must add to 1 with some in hospital, got 1.1" in result.output
+
+
 @pytest.mark.parametrize("name", ["korea-2020", "dprk-2022"])
 def test_shipped_lab_capacity_is_the_dprks_140_modules(name):
     scn = load_scenario(ROOT / "inputs" / name)
