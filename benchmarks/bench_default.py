@@ -21,7 +21,7 @@ import numpy as np
 from models.seir import SEIRParameters, integrate
 from optimiser.allocation import AllocationLP
 from optimiser.coupling import harm_weights
-from optimiser.demand import weekly_needs
+from optimiser.demand import drivers_from_trajectory, weekly_needs
 from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import load_scenario
 from optimiser.network import build_network
@@ -65,7 +65,15 @@ def main() -> None:
     zero = np.zeros((len(scenario.provinces), scenario.n_weeks))
     t_epidemic, people = timed(lambda: epi.simulate(zero, zero), n)
     t_gradient, (g_testing, g_care) = timed(lambda: epi.harm_gradient(zero, zero, people), 3)
-    needs = weekly_needs(people, scenario.commodities, cfg.epidemic, cfg.staff, scenario.n_weeks)
+    drivers = drivers_from_trajectory(people, scenario.n_weeks, cfg.epidemic)
+    needs = weekly_needs(
+        drivers,
+        scenario.commodities,
+        scenario.consumption,
+        scenario.provinces,
+        cfg.demand,
+        cfg.staff,
+    )
     harm, team_harm = harm_weights(
         needs.quantity, needs.teams, g_testing, g_care, scenario.commodities, cfg.staff
     )

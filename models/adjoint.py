@@ -27,7 +27,6 @@ from models.seir import (
     QPRE,
     STATES,
     TESTS,
-    TINY,
     D,
     E,
     H,
@@ -49,7 +48,8 @@ DENSE_LIMIT = 5e7
 
 
 def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_t):
-    """d lambda/dt = -J^T lambda, and the integrands lambda^T dF/d(aid) for each capacity."""
+    """d lambda/dt = -J^T lambda, and the integrands lambda^T dF/d(aid) for each capacity.
+    Shares are sat(capacity / load), whose slopes `loads` gives."""
     k, shape = model.rates, model.shape
     n = int(np.prod(shape))
     y = trajectory(t)
@@ -64,9 +64,8 @@ def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_
     g3 = g.reshape(shape)
     # Detection's rate depends on the suspects (symptomatic onsets): v is lambda^T dF/d(rate).
     v = np.einsum("sbp,sbp->bp", d_lambda.reshape(shape), y3)
-    short_of_tests = aid[TESTS] < ld.suspects
-    suspects = np.maximum(ld.suspects, TINY)
-    d_detection = np.where(short_of_tests, -k.det_spread * aid[TESTS] / suspects**2, 0.0)
+    d_tested = ld.tested_slope / ld.suspects  # d(tested share) / d(tests)
+    d_detection = -k.det_spread * d_tested * aid[TESTS] / ld.suspects  # d / d(suspects)
     g3[PRE] += v * d_detection * k.phi
     g3[E] += v * d_detection * k.sigma * k.to_sym
     # Infection: w is the value of one more infection in each province, psi that of one more
@@ -75,29 +74,29 @@ def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_
     foi = seg.beta * ((pressure(y3, k, ld) * model.inv_population) @ model.mixing_t)
     psi = ((w * seg.beta * y3[S]) @ model.mixing) * model.inv_population
     g3[S] += w * foi
-    isolated = np.maximum(ld.isolated, TINY)
     transmitting = y3[QPRE] + y3[Q] + k.rho * y3[QA]
-    short_iso = aid[ISOLATION] < ld.isolated
-    kappa_q = np.where(short_iso, transmitting * k.leak_spread * aid[ISOLATION] / isolated**2, 0)
-    patients = np.maximum(y3[H], TINY)
-    short_h = aid[HOSPITAL] < y3[H]
-    kappa_h = np.where(short_h, k.leak_spread * aid[HOSPITAL] / patients, 0.0)
+    # d(leak) / d(isolated) = leak_spread * slope * supplied / isolated^2, and likewise in H.
+    d_protected_iso = ld.isolated_slope / ld.isolated
+    kappa_q = transmitting * k.leak_spread * d_protected_iso * aid[ISOLATION] / ld.isolated
+    d_protected_h = ld.patients_slope / ld.patients
+    kappa_h = y3[H] * k.leak_spread * d_protected_h * aid[HOSPITAL] / ld.patients
     for c, slope in ((PRE, 1.0), (I, 1.0), (AWAIT, 1.0), (ASY, k.rho),
                      (QPRE, ld.leak_isolated + kappa_q), (Q, ld.leak_isolated + kappa_q),
                      (QA, k.rho * ld.leak_isolated + kappa_q), (H, ld.leak_hospital + kappa_h)):
         g3[c] += psi * slope  # fmt: skip
-    # Deaths = fatality(H) mu H, fatality falling with the covered share of patients.
-    active = ld.domestic + aid[CARE] / patients < 1.0
-    d_domestic = np.where(y3[H] > k.dom_capacity, -ld.domestic / patients, 0.0)
-    d_covered = np.where(active, d_domestic - aid[CARE] / patients**2, 0.0)
+    # Deaths = fatality(H) mu H, fatality falling with the covered share of patients,
+    # covered = sat(dom share x sat(capacity / H) + care / H).
+    d_domestic = -k.dom_share * ld.domestic_slope * k.dom_capacity / ld.patients**2
+    d_domestic = np.where(np.isfinite(k.dom_capacity), d_domestic, 0.0)
+    d_covered = ld.covered_slope * (d_domestic - aid[CARE] / ld.patients**2)
     fatality = k.f_no - k.f_spread * ld.covered
     death_value = l3[D] - l3[R] - l3[DISCHARGES]
     g3[H] += death_value * k.mu * (fatality - k.f_spread * y3[H] * d_covered)
     integrands = np.stack([
-        np.where(short_of_tests, v * k.det_spread / suspects, 0.0),
-        np.where(short_iso, -psi * k.leak_spread * transmitting / isolated, 0.0),
-        np.where(short_h, -psi * k.leak_spread, 0.0),
-        np.where(active, -death_value * k.f_spread * k.mu, 0.0),
+        v * k.det_spread * d_tested,
+        -psi * k.leak_spread * transmitting * d_protected_iso,
+        -psi * k.leak_spread * y3[H] * d_protected_h,
+        -death_value * k.f_spread * k.mu * y3[H] * ld.covered_slope / ld.patients,
     ])  # fmt: skip
     return np.concatenate([-g, integrands.ravel()])
 

@@ -5,28 +5,31 @@ Variables exist only where the network masks allow a flow (units unless noted):
     ship[k, a, w]      commodity k leaving on arc a in week w, arriving w + transit_a
     procure[k, d, w]   taken from depot d's weekly availability
     stock[k, n, w]     held at node n at the end of week w
-    fill[k, p, w]      share of province p's need of k met in week w, in [0, 1]
-    package[g, p, w]   coverage a package of complementary inputs gives, in [0, 1]
-    coverage[l, p, w]  coverage of lever l (testing, ipc, care) that aid adds
+    use[k, p, w]       used up (consumables) or in use (durables) in province p
+    aid[c, p, w]       the aid capacity c (`models.seir.AID`) the plan gives province p:
+                       tests a week, isolated person-days and hospital patient-days with
+                       infection prevention and control supplies, patients in aid's care
+    beds[p, w]         patients in care beds equipped by the plan
     exempt_ship[e, k, a, w]  the part of a barred flow crossing under exemption e
     team_ship[a, w], dispatch[d, w], deploy[p, w]   medical teams travelling, leaving, starting
-    team_fill[p, w]    share of the teams needed that are present
 
-Inputs of one package are complements: package <= fill[k] for each member (a Leontief minimum);
-packages of one lever are substitutes: coverage <= sum of its packages. Coverage is what the
-epidemic responds to. Its bounds carry the trust region of the closed loop, the domestic care
-already in place, and so on.
+A capacity needs all of its recipe's inputs (`optimiser.demand.recipes`): use = recipe x aid,
+so zero test kits give zero tests whatever else arrives (inputs are complements). Care beds come
+from equipment in use or from medical teams, who bring their own kit (substitutes). Tests are
+capped by the province's laboratories. Without an epidemic (needs.csv) there is no `aid`:
+`use` is bounded by the planner's need and each unit used is worth its penalty.
 
 Objective, solved in two stages on the same HiGHS instance:
 
-1. minimise usd_per_death_averted * harm + spending, where harm (deaths, linearised) is
-   -sum(gradient * coverage) with the epidemic, or the planner's penalty on unmet need without;
+1. minimise harm + spending / usd_per_death_averted, where harm (deaths, linearised) is
+   -sum(gradient * aid) with the epidemic, or the planner's penalty on unmet need without;
 2. minimise spending + a small tie-break (holding stock, teams travelling) with every variable
    that carries harm held at its stage-1 value, so that costs steer the plan whenever they can
    without costing lives, whatever the price of a life, and equally good plans are told apart.
+   The closed loop polishes only the plan it keeps (`polish`).
 
-Needs enter as coefficients (need * fill), changed in place each iteration, so the model is
-assembled once; bounds, costs and right-hand sides change in place too.
+The matrix never changes after it is assembled: between solves only costs and bounds do, so every
+re-solve starts from the last basis.
 """
 
 from __future__ import annotations
@@ -36,54 +39,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.seir import CARE, LEVERS
+from models.seir import AID, CARE, TESTS
+from optimiser.demand import recipes
 from optimiser.inputs import Scenario
 from optimiser.lp import DUAL_SIMPLEX, INF, PRIMAL_SIMPLEX, ArrayLP, Solver, SolverError
 from optimiser.network import Network
 
-NEED_FLOOR = 1e-3
-"""Needs below this many units are treated as none [units]."""
+OBJECTIVE_SCALE = 1e3
+"""Stage 1's objective is deaths x this: it lifts the smallest spending terms (a mask's
+freight, 1e-10 deaths) away from HiGHS's dual tolerance; 25 % fewer iterations (measured)."""
 HOLDING_USD_PER_T_WEEK = 0.01
 """Tie-break: holding a tonne for a week; far below any real cost, it only orders equals."""
 TEAM_TRAVEL_USD_PER_ARC = 0.01
 """Tie-break: a team travelling on an arc."""
 
-__all__ = ["SolverError", "Plan", "AllocationLP", "packages"]
-
-
-@dataclass(frozen=True)
-class Packages:
-    """Groups of complementary inputs, each within one lever."""
-
-    names: list[str]
-    lever: np.ndarray  # (G,) lever index
-    members: list[list[int]]  # commodity indices per package
-    teams: int | None  # the package medical teams belong to (care lever)
-
-
-def packages(scenario: Scenario) -> Packages:
-    """Packages from commodities.csv (`lever`, `package`; empty package = one per lever) and
-    the staff block (`staff.package`, in the care lever)."""
-    keys: list[tuple[str, str]] = []
-    members: dict[tuple[str, str], list[int]] = {}
-    for k, c in enumerate(scenario.commodities):
-        if c.lever == "none":
-            continue
-        key = (c.lever, c.package or c.lever)
-        if key not in members:
-            keys.append(key)
-            members[key] = []
-        members[key].append(k)
-    team_key = ("care", scenario.config.staff.package)
-    if team_key not in members:
-        keys.append(team_key)
-        members[team_key] = []
-    return Packages(
-        names=[f"{lever}:{name}" for lever, name in keys],
-        lever=np.array([LEVERS.index(lever) for lever, _ in keys], dtype=int),
-        members=[members[key] for key in keys],
-        teams=keys.index(team_key),
-    )
+__all__ = ["SolverError", "Plan", "AllocationLP"]
 
 
 @dataclass
@@ -93,19 +63,23 @@ class Plan:
     shipments: np.ndarray  # (K, A, W) units
     procured: np.ndarray  # (K, N, W) units
     stock: np.ndarray  # (K, N, W) units
-    fill: np.ndarray  # (K, P, W) share of need met
-    used: np.ndarray  # (K, P, W) units the plan uses against the need it was made for
-    coverage: np.ndarray  # (L, P, W) aid's coverage of each lever
-    package_coverage: np.ndarray  # (G, P, W)
+    used: np.ndarray  # (K, P, W) units used up or in use
+    aid: np.ndarray  # (capacity, P, W) in AID_UNITS; zeros without an epidemic
+    beds: np.ndarray  # (P, W) equipped care beds
     team_shipments: np.ndarray  # (A, W) teams
     deployed: np.ndarray  # (P, W) teams starting a deployment
-    team_fill: np.ndarray  # (P, W)
+    team_fill: np.ndarray  # (P, W) share of the teams needed present (needs.csv only)
     harm: float  # linearised harm of the plan [deaths]
     spending_usd: dict[str, float]  # procurement, transport, teams
     capacity_value: np.ndarray  # (A, W) deaths-equivalent fall per extra t/week
     quota_value: np.ndarray  # (E,) deaths-equivalent fall per extra tonne of quota
     budget_value: float  # deaths-equivalent fall per extra USD of budget
     timings_s: dict[str, float] = field(default_factory=dict)
+    basis: object = None  # HiGHS's basis at stage 1, to polish from
+
+    @property
+    def spent(self) -> float:
+        return sum(self.spending_usd.values())
 
 
 class AllocationLP:
@@ -115,34 +89,32 @@ class AllocationLP:
         start = time.perf_counter()
         self.scenario, self.net = scenario, net
         cfg = scenario.config
-        self.packages = packages(scenario)
         n_k, n_a, n_n = len(scenario.commodities), len(net.arc_ids), len(scenario.node_ids)
         n_p, n_w = len(scenario.provinces), scenario.n_weeks
         self.shape = (n_k, n_a, n_n, n_p, n_w)
+        self.epidemic = scenario.needs is None
         self.usd_per_death = cfg.objective.usd_per_death_averted
+        self.recipe = recipes(scenario.commodities, scenario.consumption, cfg.demand)
         lp = self.lp = ArrayLP()
-        build_columns(lp, scenario, net, self.packages)
-        self.coefficients: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        stock_balance(lp, scenario, net, self.coefficients)
-        equipment_in_use(lp, scenario, self.coefficients)
-        lab_capacity(lp, scenario, self.coefficients)
-        route_capacity(lp, scenario, net)
-        exemption_split(lp, scenario, net)
+        build_columns(lp, scenario, net, self.epidemic, self.recipe)
+        stock_balance(lp, scenario, net, self.recipe)
+        equipment_in_use(lp, scenario, self.recipe)
+        route_capacity(lp, scenario)
+        exemption_split(lp, net)
         sanction_quota(lp, scenario, net.exemption_ids)
         budget_cap(lp, scenario)
         team_dispatch(lp, scenario)
         team_balance(lp, scenario, net)
-        team_cover(lp, scenario, self.coefficients)
-        package_cover(lp, scenario, self.packages)
-        lever_cover(lp, scenario, self.packages)
+        if self.epidemic:
+            care_beds(lp, scenario)
+            lab_capacity(lp, scenario)
+        else:
+            team_cover(lp, scenario)
         self.spending_cost = np.concatenate(lp.cost)
-        method = cfg.solver.method if cfg.solver.method != "auto" else "simplex"
-        self.method = method
-        self.solver = Solver(lp, method, cfg.solver.time_limit_s)
-        self.harm_cost = {name: np.zeros(lp.columns[name].size)
-                          for name in ("coverage", "fill", "team_fill")}  # fmt: skip
+        self.method = cfg.solver.method if cfg.solver.method != "auto" else "simplex"
+        self.solver = Solver(lp, self.method, cfg.solver.time_limit_s)
+        self.harm = np.zeros(lp.n_cols)
         self.harm_offset = 0.0
-        self.need = np.zeros((n_k, n_p, n_w))
         self.tiebreak = self._tiebreak()
         self.build_s = time.perf_counter() - start
 
@@ -162,34 +134,32 @@ class AllocationLP:
         cost[self.lp.columns["team_ship"].ids] = TEAM_TRAVEL_USD_PER_ARC
         return cost
 
-    def update(self, *, need=None, team_need=None, harm=None, coverage_bounds=None,
+    def update(self, *, harm=None, aid_bounds=None, need=None, team_need=None,
                capacity_t_per_week=None, available=None, quota_t=None, budget_usd=None,
                teams_per_week=None, lab_tests_per_week=None) -> None:  # fmt: skip
-        """Change data in place, keeping the model and its basis:
-        need (K, P, W) units; team_need (P, W) teams; harm: dict with any of `coverage`
-        (L, P, W), `fill` (K, P, W), `team_fill` (P, W) deaths per unit and `offset` deaths;
-        coverage_bounds: (lower, upper) each (L, P, W); capacity_t_per_week (A,) or (A, W);
-        available (K, N) units a week at depots; quota_t (E,); budget_usd; teams_per_week;
-        lab_tests_per_week (P,)."""
+        """Change data in place, keeping the model and its basis.
+
+        harm: dict of deaths per unit on `aid` (capacity, P, W), `use` (K, P, W) or
+        `team_fill` (P, W), and an `offset` in deaths; aid_bounds: (lower, upper) (capacity,
+        P, W); need (K, P, W) and team_need (P, W): the planner's needs (needs.csv only);
+        capacity_t_per_week (A,) or (A, W); available (K, N) units a week at depots; quota_t
+        (E,); budget_usd; teams_per_week; lab_tests_per_week (P,)."""
         lp, s = self.lp, self.solver
-        if need is not None:
-            need = np.asarray(need, dtype=float)
-            # Thousandths of a unit are no need anyone can act on, and as coefficients they
-            # spoil the LP's scaling.
-            self.need = np.where(need < NEED_FLOOR, 0.0, need)
-            self._coefficients("need", self.need)
-        if team_need is not None:
-            self._coefficients("team_need", -np.asarray(team_need, dtype=float))
         if harm is not None:
-            for name in ("coverage", "fill", "team_fill"):
-                if name in harm:
+            for name in ("aid", "use", "team_fill"):
+                if name in harm and name in lp.columns:
                     fam = lp.columns[name]
-                    self.harm_cost[name] = np.asarray(harm[name], float)[tuple(fam.index.T)]
+                    self.harm[fam.ids] = np.asarray(harm[name], float)[tuple(fam.index.T)]
             self.harm_offset = float(harm.get("offset", 0.0))
-        if coverage_bounds is not None:
-            fam = lp.columns["coverage"]
-            lower, upper = (np.asarray(b, dtype=float)[tuple(fam.index.T)] for b in coverage_bounds)
+        if aid_bounds is not None:
+            fam = lp.columns["aid"]
+            lower, upper = (np.asarray(b, dtype=float)[tuple(fam.index.T)] for b in aid_bounds)
             s.set_col_bounds(fam.ids, lower, np.maximum(lower, upper))
+        if need is not None:
+            fam = lp.columns["use"]
+            s.set_col_bounds(fam.ids, 0.0, np.asarray(need, dtype=float)[tuple(fam.index.T)])
+        if team_need is not None and "team_cover" in lp.rows:
+            s.set_coefficients(*self._team_need_entries(np.asarray(team_need, dtype=float)))
         if capacity_t_per_week is not None:
             fam = lp.rows["route_capacity"]
             cap = np.asarray(capacity_t_per_week, dtype=float)
@@ -213,49 +183,78 @@ class AllocationLP:
             labs = np.asarray(lab_tests_per_week, float)[fam.index[:, 0]]
             s.set_row_bounds(fam.ids, -INF, np.where(np.isfinite(labs), labs, INF))
 
-    def _coefficients(self, name: str, values: np.ndarray) -> None:
-        for key, (rows, cols, where) in self.coefficients.items():
-            if key.split(":")[0] == name:
-                self.solver.set_coefficients(rows, cols, values[tuple(where.T)])
+    def _team_need_entries(self, team_need: np.ndarray):
+        rows, fill = self.lp.rows["team_cover"], self.lp.columns["team_fill"]
+        return rows.ids, fill.ids, -team_need[tuple(fill.index.T)]
 
-    def _harm_vector(self) -> np.ndarray:
-        cost = np.zeros(self.lp.n_cols)
-        for name, values in self.harm_cost.items():
-            cost[self.lp.columns[name].ids] = values
-        return cost
+    def solve(self, polish: bool = True) -> Plan:
+        """Stage 1 (deaths and spending), then, if `polish`, stage 2 (spending with harm held).
 
-    def solve(self) -> Plan:
-        """Stage 1 (deaths and spending), then stage 2 (spending with harm held).
-
-        Stage 1's objective is in deaths (spending / usd_per_death_averted): in USD its
-        coefficients reach 1e9 and HiGHS took five times the iterations (measured). It is
-        re-solved by the dual simplex method, whose basis stays dual feasible through changes of
-        bounds. Stage 2 holds harm by fixing every variable that carries harm at its stage-1
-        value (bounds only: a dense harm row made the primal simplex stall, measured) and
-        minimises spending; stage 1's basis stays primal feasible, so the primal simplex method
-        finishes it in a few hundred iterations."""
+        Stage 1's objective is in deaths (spending / usd_per_death_averted), scaled by
+        OBJECTIVE_SCALE: in USD its coefficients reach 1e9, and unscaled the smallest costs sit
+        at HiGHS's dual tolerance; both took more iterations (measured). The tie-break is in
+        it too: without it many routes and weeks tie, and two warm re-solves of the default
+        scenario took 35,000-47,000 iterations instead of about 5,000 (measured). The dual
+        simplex method re-solves it from the last basis."""
         start = time.perf_counter()
-        s, lp = self.solver, self.lp
-        harm = self._harm_vector()
-        s.set_costs(np.arange(lp.n_cols), harm + self.spending_cost / self.usd_per_death)
-        x1, dual1, _ = s.solve(DUAL_SIMPLEX)
-        stage1 = time.perf_counter()
+        s, harm = self.solver, self.harm
+        spending = self.spending_cost + self.tiebreak
+        s.set_costs(np.arange(self.lp.n_cols),
+                    OBJECTIVE_SCALE * (harm + spending / self.usd_per_death))  # fmt: skip
+        x, dual, _ = s.solve(DUAL_SIMPLEX)
+        plan = self._read(x, dual / OBJECTIVE_SCALE, float(harm @ x) + self.harm_offset)
+        plan.basis = s.highs.getBasis()
+        plan.timings_s = {"stage1": time.perf_counter() - start}
+        return self.polish(plan, x) if polish else plan
+
+    def polish(self, plan: Plan, x: np.ndarray | None = None) -> Plan:
+        """Stage 2: the cheapest plan that keeps every variable carrying harm where `plan` has
+        it (so the same aid and the same deaths), with the tie-break; bounds change, the matrix
+        does not, and the primal simplex method starts from the last basis. The duals stay
+        stage 1's."""
+        start = time.perf_counter()
+        s, lp, harm = self.solver, self.lp, self.harm
         held = np.flatnonzero(harm)
+        values = self._harm_values(plan) if x is None else x[held]
         lower, upper = s.col_bounds(held)
-        s.set_col_bounds(held, x1[held], x1[held])
+        if plan.basis is not None:  # start from the plan's own optimal basis
+            s.highs.setBasis(plan.basis)
+        s.set_col_bounds(held, values, values)
         s.set_costs(np.arange(lp.n_cols), self.spending_cost + self.tiebreak)
-        x, _, _ = s.solve(PRIMAL_SIMPLEX)
-        s.set_col_bounds(held, lower, upper)
-        plan = self._read(x, dual1, float(harm @ x) + self.harm_offset)
-        plan.timings_s = {"stage1": stage1 - start, "stage2": time.perf_counter() - stage1,
-                          "highs": s.highs_seconds}  # fmt: skip
-        return plan
+        try:
+            x2, _, _ = s.solve(PRIMAL_SIMPLEX)
+        finally:
+            s.set_col_bounds(held, lower, upper)
+        polished = self._read(x2, None, float(harm @ x2) + self.harm_offset)
+        polished.capacity_value, polished.quota_value = plan.capacity_value, plan.quota_value
+        polished.budget_value = plan.budget_value
+        polished.timings_s = {**plan.timings_s, "stage2": time.perf_counter() - start}
+        return polished
 
-    def _read(self, x: np.ndarray, dual: np.ndarray, harm: float) -> Plan:
-        col, row = self.lp.columns, self.lp.rows
-        cost = self.spending_cost
+    def _used(self, x: np.ndarray) -> np.ndarray:
+        """(K, P, W) units the recipes take for the plan's aid: consumables used up, durables
+        in use in equipped beds."""
+        aid = self.lp.columns["aid"].dense(x)
+        aid[CARE] = self.lp.columns["beds"].dense(x)
+        return np.einsum("kc,cpw->kpw", self.recipe, aid)
 
-        def value(name: str) -> np.ndarray:
+    def _harm_values(self, plan: Plan) -> np.ndarray:
+        """The plan's values of the variables that carry harm, in column order."""
+        dense = {"aid": plan.aid, "use": plan.used, "team_fill": plan.team_fill}
+        x = np.zeros(self.lp.n_cols)
+        for name, values in dense.items():
+            if name in self.lp.columns:
+                fam = self.lp.columns[name]
+                x[fam.ids] = values[tuple(fam.index.T)]
+        return x[np.flatnonzero(self.harm)]
+
+    def _read(self, x: np.ndarray, dual: np.ndarray | None, harm: float) -> Plan:
+        col, row, cost = self.lp.columns, self.lp.rows, self.spending_cost
+        n_k, n_a, _, n_p, n_w = self.shape
+
+        def value(name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+            if name not in col:
+                return np.zeros(shape or ())
             # Within HiGHS's feasibility tolerance a zero may come back as +-1e-12.
             out = col[name].dense(x)
             return np.where(np.abs(out) < 1e-9, 0.0, out)
@@ -266,8 +265,8 @@ class AllocationLP:
         # Stage 1's duals are d(objective)/d(rhs) in deaths (spending counted at
         # usd_per_death_averted); sign flipped so that a positive value is what one more unit of
         # the resource is worth.
-        n_a, n_w = self.shape[1], self.shape[4]
         capacity = np.zeros((n_a, n_w))
+        dual = np.zeros(self.lp.n_rows) if dual is None else dual
         if row["route_capacity"].size:
             capacity[tuple(row["route_capacity"].index.T)] = -dual[row["route_capacity"].ids]
         quota = np.zeros(len(self.net.exemption_ids))
@@ -276,10 +275,9 @@ class AllocationLP:
         budget = -float(dual[row["budget_cap"].ids[0]]) if "budget_cap" in row else 0.0
         return Plan(
             shipments=value("ship"), procured=value("procure"), stock=value("stock"),
-            fill=np.clip(value("fill"), 0.0, 1.0), used=self.need * np.clip(value("fill"), 0, 1),
-            coverage=value("coverage"),
-            package_coverage=value("package"), team_shipments=value("team_ship"),
-            deployed=value("deploy"), team_fill=np.clip(value("team_fill"), 0.0, 1.0),
+            used=value("use") if "use" in col else self._used(x), aid=value("aid", (len(AID), n_p, n_w)),
+            beds=value("beds", (n_p, n_w)), team_shipments=value("team_ship"),
+            deployed=value("deploy"), team_fill=np.clip(value("team_fill", (n_p, n_w)), 0, 1),
             harm=harm,
             spending_usd={"procurement": spent("procure"), "transport": spent("ship"),
                           "teams": spent("deploy")},
@@ -290,7 +288,8 @@ class AllocationLP:
 # --- columns ---------------------------------------------------------------------------------
 
 
-def build_columns(lp: ArrayLP, scenario: Scenario, net: Network, pk: Packages) -> None:
+def build_columns(lp: ArrayLP, scenario: Scenario, net: Network, epidemic: bool,
+                  recipe: np.ndarray) -> None:  # fmt: skip
     """Every variable family, with its spending per unit as cost (stage 2's objective)."""
     cfg = scenario.config
     n_k, n_a, n_n = len(scenario.commodities), len(net.arc_ids), len(scenario.node_ids)
@@ -311,11 +310,13 @@ def build_columns(lp: ArrayLP, scenario: Scenario, net: Network, pk: Packages) -
                  upper=np.repeat([units for *_, units, _ in offers], n_w),
                  cost=np.repeat([price for *_, price in offers], n_w))  # fmt: skip
     lp.variables("stock", np.argwhere(net.stock_possible), (n_k, n_n, n_w))
-    lp.variables("fill", np.argwhere(np.ones((n_k, n_p, n_w))), (n_k, n_p, n_w), upper=1.0)
-    n_g = len(pk.names)
-    lp.variables("package", np.argwhere(np.ones((n_g, n_p, n_w))), (n_g, n_p, n_w), upper=1.0)
-    lp.variables("coverage", np.argwhere(np.ones((len(LEVERS), n_p, n_w))),
-                 (len(LEVERS), n_p, n_w), upper=1.0)  # fmt: skip
+    if not epidemic:
+        # Goods can only be used where they can arrive, up to the need (set by update).
+        lp.variables("use", np.argwhere(net.stock_possible[:, :n_p, :]), (n_k, n_p, n_w))
+    else:
+        lp.variables("aid", np.argwhere(np.ones((len(AID), n_p, n_w))), (len(AID), n_p, n_w),
+                     upper=0.0)  # bounded by the trust region each solve  # fmt: skip
+        lp.variables("beds", np.argwhere(np.ones((n_p, n_w))), (n_p, n_w))
     exempt = np.array([(e, k, a, w) for k, a, w in ship if net.barred[k, a]
                        for e in np.flatnonzero(net.exempt[:, k, a, w])], dtype=int)  # fmt: skip
     lp.variables("exempt_ship", exempt, (len(net.exemption_ids), n_k, n_a, n_w))
@@ -326,96 +327,117 @@ def build_columns(lp: ArrayLP, scenario: Scenario, net: Network, pk: Packages) -
     # A team deployed in week w is paid for its whole deployment.
     lp.variables("deploy", np.argwhere(net.team_arrives[:n_p]), (n_p, n_w),
                  cost=cfg.staff.cost_usd_per_team_week * cfg.staff.deployment_weeks)  # fmt: skip
-    lp.variables("team_fill", np.argwhere(np.ones((n_p, n_w))), (n_p, n_w), upper=1.0)
+    if not epidemic:
+        lp.variables("team_fill", np.argwhere(np.ones((n_p, n_w))), (n_p, n_w), upper=1.0)
 
 
 # --- constraint families ---------------------------------------------------------------------
-# Each adds one named family of rows. Coefficients that change between solves are recorded in
-# `coefficients` as (rows, columns, where in the data array) under "<data>:<family>".
+# Each adds one named family of rows.
 
 
-def stock_balance(lp: ArrayLP, scenario: Scenario, net: Network, coefficients: dict) -> None:
-    """stock[w] - stock[w-1] - procure[w] - arrivals[w] + departures[w] + need fill[w] = 0,
-    the last term for consumables at provinces; durables are held, not consumed."""
+def _rows_for(lp: ArrayLP, name: str, keys: np.ndarray, shape: tuple[int, ...], lower, upper):
+    """Rows for the distinct keys (n, d) among `keys`, and each key's row id."""
+    flat = np.ravel_multi_index(tuple(keys.T), shape) if len(keys) else np.zeros(0, int)
+    unique, inverse = np.unique(flat, return_inverse=True)
+    rows = lp.constraints(name, np.c_[np.unravel_index(unique, shape)].reshape(-1, len(shape)),
+                          shape, lower, upper)  # fmt: skip
+    return rows, rows.offset + inverse.ravel()
+
+
+def stock_balance(lp: ArrayLP, scenario: Scenario, net: Network, recipe: np.ndarray) -> None:
+    """stock[w] - stock[w-1] - procure[w] - arrivals[w] + departures[w] + used[w] = 0, where
+    used is the recipe's consumables for the aid given (or `use`, without an epidemic);
+    durables in use are held, not used up."""
     col = lp.columns
-    n_k, n_a, n_n, n_w = len(scenario.commodities), len(net.arc_ids), len(scenario.node_ids), \
-        scenario.n_weeks  # fmt: skip
-    terms: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (k, n, w) keys, cols, coef
-    st = col["stock"]
-    terms.append((st.index, st.ids, np.ones(st.size)))
+    n_w = scenario.n_weeks
+    st, pr, sh = col["stock"], col["procure"], col["ship"]
     later = st.index[:, 2] + 1 < n_w
-    terms.append((st.index[later] + [0, 0, 1], st.ids[later], -np.ones(later.sum())))
-    pr = col["procure"]
-    terms.append((pr.index, pr.ids, -np.ones(pr.size)))
-    sh = col["ship"]
     k, a, w = sh.index.T
-    terms.append((np.c_[k, net.tail[a], w], sh.ids, np.ones(sh.size)))
-    arrive = w + net.transit_weeks[a]
-    terms.append((np.c_[k, net.head[a], arrive], sh.ids, -np.ones(sh.size)))
-    fill = col["fill"]
-    consumed = ~np.array([c.durable for c in scenario.commodities])[fill.index[:, 0]]
-    terms.append((fill.index[consumed], fill.ids[consumed], np.zeros(consumed.sum())))
+    consumed = ~np.array([c.durable for c in scenario.commodities])
+    terms = [
+        (st.index, st.ids, np.ones(st.size)),
+        (st.index[later] + [0, 0, 1], st.ids[later], -np.ones(later.sum())),
+        (pr.index, pr.ids, -np.ones(pr.size)),
+        (np.c_[k, net.tail[a], w], sh.ids, np.ones(sh.size)),
+        (np.c_[k, net.head[a], w + net.transit_weeks[a]], sh.ids, -np.ones(sh.size)),
+    ]
+    if "use" in col:
+        use = col["use"]
+        eaten = consumed[use.index[:, 0]]
+        terms.append((use.index[eaten], use.ids[eaten], np.ones(eaten.sum())))
+    else:
+        aid = col["aid"]
+        for commodity in np.flatnonzero(consumed):
+            for c in np.flatnonzero(recipe[commodity]):
+                part = aid.index[aid.index[:, 0] == c]
+                terms.append((np.c_[np.full(len(part), commodity), part[:, 1:]],
+                              aid.lookup()[tuple(part.T)], np.full(len(part), recipe[commodity, c])))
     keys = np.concatenate([t[0] for t in terms])
-    unique, inverse = np.unique(keys[:, 0] * n_n * n_w + keys[:, 1] * n_w + keys[:, 2],
-                                return_inverse=True)  # fmt: skip
-    index = np.c_[unique // (n_n * n_w), unique // n_w % n_n, unique % n_w]
-    rows = lp.constraints("stock_balance", index, (n_k, n_n, n_w), lower=0.0, upper=0.0)
-    lp.add(rows.offset + inverse, np.concatenate([t[1] for t in terms]),
-           np.concatenate([t[2] for t in terms]))  # fmt: skip
+    # Goods can be used only where they can be held: drop uses where no stock can exist.
+    rows, row_of = _rows_for(lp, "stock_balance", keys, st.shape, 0.0, 0.0)
+    lp.add(row_of, np.concatenate([t[1] for t in terms]), np.concatenate([t[2] for t in terms]))
+    del rows
+
+
+def equipment_in_use(lp: ArrayLP, scenario: Scenario, recipe: np.ndarray) -> None:
+    """in use - stock <= 0 at the province, for durable equipment: what is in use is held. In
+    use is the recipe's share of the equipped care beds (or `use`, without an epidemic)."""
+    stock = lp.columns["stock"]
+    durable = np.array([c.durable for c in scenario.commodities])
+    if "use" in lp.columns:
+        use = lp.columns["use"]
+        keep = durable[use.index[:, 0]]
+        index, cols, coef = use.index[keep], use.ids[keep], np.ones(keep.sum())
+    else:
+        beds = lp.columns["beds"]
+        parts = [(k, recipe[k, CARE]) for k in np.flatnonzero(durable) if recipe[k, CARE] > 0]
+        index = np.concatenate([np.c_[np.full(beds.size, k), beds.index] for k, _ in parts]
+                               ).reshape(-1, 3) if parts else np.zeros((0, 3), int)  # fmt: skip
+        cols = np.concatenate([beds.ids for _ in parts]) if parts else np.zeros(0, int)
+        coef = np.concatenate([np.full(beds.size, r) for _, r in parts]) if parts else cols * 0.0
+    rows = lp.constraints("equipment_in_use", index, stock.shape, upper=0.0)
+    lp.add(rows.ids, cols, coef)
+    lp.add(rows.ids, stock.lookup()[tuple(index.T)], -1.0)  # provinces are nodes 0..P-1
+
+
+def care_beds(lp: ArrayLP, scenario: Scenario) -> None:
+    """aid[care] <= equipped beds + patients_per_team x teams present: teams bring their kit."""
+    aid, beds, deploy = lp.columns["aid"], lp.columns["beds"], lp.columns["deploy"]
+    staff = scenario.config.staff
+    rows = lp.constraints("care_beds", beds.index, beds.shape, upper=0.0)
+    lp.add(rows.ids, aid.lookup()[CARE, beds.index[:, 0], beds.index[:, 1]], 1.0)
+    lp.add(rows.ids, beds.ids, -1.0)
     lookup = rows.lookup()
-    need_rows = lookup[tuple(fill.index[consumed].T)]
-    coefficients["need:stock_balance"] = (need_rows, fill.ids[consumed], fill.index[consumed])
-    del n_a
+    for lag in range(staff.deployment_weeks):
+        target = deploy.index + [0, lag]
+        keep = target[:, 1] < beds.shape[1]
+        lp.add(lookup[tuple(target[keep].T)], deploy.ids[keep], -staff.patients_per_team)
 
 
-def equipment_in_use(lp: ArrayLP, scenario: Scenario, coefficients: dict) -> None:
-    """need fill - stock <= 0 at the province, for durable equipment: what is in use is held."""
-    fill, stock = lp.columns["fill"], lp.columns["stock"]
-    durable = np.array([c.durable for c in scenario.commodities])[fill.index[:, 0]]
-    index = fill.index[durable]
-    rows = lp.constraints("equipment_in_use", index, fill.shape, upper=0.0)
-    stock_col = stock.lookup()[index[:, 0], index[:, 1], index[:, 2]]  # provinces are nodes 0..P-1
-    lp.add(rows.ids, stock_col, -1.0)
-    lp.add(rows.ids, fill.ids[durable], 0.0)
-    coefficients["need:equipment_in_use"] = (rows.ids, fill.ids[durable], index)
+def lab_capacity(lp: ArrayLP, scenario: Scenario) -> None:
+    """aid[tests] - sum_k lab tests per unit x equipment held <= the province's own laboratory
+    capacity (set with the needs): tests past what labs can run buy nothing."""
+    aid, stock = lp.columns["aid"], lp.columns["stock"]
+    n_p, n_w = aid.shape[1:]
+    pw = np.argwhere(np.ones((n_p, n_w)))
+    rows = lp.constraints("lab_capacity", pw, (n_p, n_w))
+    lp.add(rows.ids, aid.lookup()[TESTS, pw[:, 0], pw[:, 1]], 1.0)
+    for k, c in enumerate(scenario.commodities):
+        if c.adds_lab_tests_per_week > 0:
+            lp.add(rows.ids, stock.lookup()[k, pw[:, 0], pw[:, 1]], -c.adds_lab_tests_per_week)
 
 
-def lab_capacity(lp: ArrayLP, scenario: Scenario, coefficients: dict) -> None:
-    """sum_k need fill over tests that use a lab - sum_k lab tests per unit x equipment held
-    <= the province's own lab capacity: tests past what labs can run buy nothing."""
-    users = [k for k, c in enumerate(scenario.commodities) if c.uses_lab]
-    adders = [k for k, c in enumerate(scenario.commodities) if c.adds_lab_tests_per_week > 0]
-    if not users:
-        return
-    fill, stock = lp.columns["fill"], lp.columns["stock"]
-    n_p, n_w = fill.shape[1:]
-    # Capacity comes with the needs (`update(lab_tests_per_week=...)`); none until then.
-    rows = lp.constraints("lab_capacity", np.argwhere(np.ones((n_p, n_w))), (n_p, n_w))
-    lookup, stock_lookup = fill.lookup(), stock.lookup()
-    pw = rows.index
-    for k in users:
-        cols = lookup[k, pw[:, 0], pw[:, 1]]
-        lp.add(rows.ids, cols, 0.0)
-        coefficients[f"need:lab_capacity:{k}"] = (rows.ids, cols, np.c_[np.full(len(pw), k), pw])
-    for k in adders:
-        per_unit = scenario.commodities[k].adds_lab_tests_per_week
-        lp.add(rows.ids, stock_lookup[k, pw[:, 0], pw[:, 1]], -per_unit)
-
-
-def route_capacity(lp: ArrayLP, scenario: Scenario, net: Network) -> None:
+def route_capacity(lp: ArrayLP, scenario: Scenario) -> None:
     """sum_k mass_k ship[k, a, w] <= capacity[a]: all commodities share the tonnes."""
     ship = lp.columns["ship"]
     mass_t = np.array([c.mass_kg_per_unit for c in scenario.commodities]) / 1000.0
-    keys = ship.index[:, 1:]
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
     capacity = np.array([a.capacity_t_per_week for a in scenario.arcs])
-    rows = lp.constraints("route_capacity", unique.reshape(-1, 2), ship.shape[1:],
-                          upper=capacity[unique.reshape(-1, 2)[:, 0]])  # fmt: skip
-    lp.add(rows.offset + inverse.ravel(), ship.ids, mass_t[ship.index[:, 0]])
-    del net
+    rows, row_of = _rows_for(lp, "route_capacity", ship.index[:, 1:], ship.shape[1:], -INF, INF)
+    lp.row_upper[-1][:] = capacity[rows.index[:, 0]]
+    lp.add(row_of, ship.ids, mass_t[ship.index[:, 0]])
 
 
-def exemption_split(lp: ArrayLP, scenario: Scenario, net: Network) -> None:
+def exemption_split(lp: ArrayLP, net: Network) -> None:
     """ship[k, a, w] = sum_e exempt_ship[e, k, a, w] for barred flows: each tonne that crosses
     is charged to one of the exemptions valid that week, whichever the plan chooses."""
     ship, ex = lp.columns["ship"], lp.columns["exempt_ship"]
@@ -424,7 +446,6 @@ def exemption_split(lp: ArrayLP, scenario: Scenario, net: Network) -> None:
     lp.add(rows.ids, ship.ids[barred], 1.0)
     if ex.size:
         lp.add(rows.lookup()[tuple(ex.index[:, 1:].T)], ex.ids, -1.0)
-    del scenario
 
 
 def sanction_quota(lp: ArrayLP, scenario: Scenario, exemption_ids: list[str]) -> None:
@@ -463,7 +484,6 @@ def team_dispatch(lp: ArrayLP, scenario: Scenario) -> None:
 def team_balance(lp: ArrayLP, scenario: Scenario, net: Network) -> None:
     """Teams arriving (or dispatched) = teams leaving + teams deployed; teams do not wait."""
     col = lp.columns
-    n_n, n_w = len(scenario.node_ids), scenario.n_weeks
     ts, dispatch, deploy = col["team_ship"], col["dispatch"], col["deploy"]
     a, w = ts.index.T
     terms = [
@@ -472,62 +492,20 @@ def team_balance(lp: ArrayLP, scenario: Scenario, net: Network) -> None:
         (dispatch.index, dispatch.ids, -1.0),
         (deploy.index, deploy.ids, 1.0),
     ]
-    keys = np.concatenate([t[0] for t in terms]).reshape(-1, 2)
-    unique, inverse = np.unique(keys[:, 0] * n_w + keys[:, 1], return_inverse=True)
-    rows = lp.constraints("team_balance", np.c_[unique // n_w, unique % n_w], (n_n, n_w),
-                          0.0, 0.0)  # fmt: skip
-    lp.add(rows.offset + inverse, np.concatenate([t[1] for t in terms]),
+    _, row_of = _rows_for(lp, "team_balance", np.concatenate([t[0] for t in terms]).reshape(-1, 2),
+                          (len(scenario.node_ids), scenario.n_weeks), 0.0, 0.0)  # fmt: skip
+    lp.add(row_of, np.concatenate([t[1] for t in terms]),
            np.concatenate([np.full(len(t[1]), t[2]) for t in terms]))  # fmt: skip
 
 
-def team_cover(lp: ArrayLP, scenario: Scenario, coefficients: dict) -> None:
-    """sum of deployments still running - team_need team_fill >= 0."""
+def team_cover(lp: ArrayLP, scenario: Scenario) -> None:
+    """sum of deployments still running - team_need x team_fill >= 0 (needs.csv only; the
+    coefficient is the planner's team need, set by update)."""
     deploy, fill = lp.columns["deploy"], lp.columns["team_fill"]
-    weeks = scenario.config.staff.deployment_weeks
     rows = lp.constraints("team_cover", fill.index, fill.shape, lower=0.0)
     lookup = rows.lookup()
-    for lag in range(weeks):
+    for lag in range(scenario.config.staff.deployment_weeks):
         target = deploy.index + [0, lag]
         keep = target[:, 1] < fill.shape[1]
         lp.add(lookup[tuple(target[keep].T)], deploy.ids[keep], 1.0)
     lp.add(rows.ids, fill.ids, 0.0)
-    coefficients["team_need:team_cover"] = (rows.ids, fill.ids, fill.index)
-
-
-def package_cover(lp: ArrayLP, scenario: Scenario, pk: Packages) -> None:
-    """package[g, p, w] <= fill[k, p, w] for every member k (and team_fill for teams):
-    complements cover no more than the scarcest of them."""
-    package, fill, team_fill = (lp.columns[n] for n in ("package", "fill", "team_fill"))
-    n_p, n_w = fill.shape[1:]
-    pw = np.argwhere(np.ones((n_p, n_w)))
-    pkg_lookup, fill_lookup = package.lookup(), fill.lookup()
-    index, pkg_cols, member_cols = [], [], []
-    for g, members in enumerate(pk.members):
-        sources = [fill_lookup[k, pw[:, 0], pw[:, 1]] for k in members]
-        if g == pk.teams:
-            sources.append(team_fill.lookup()[pw[:, 0], pw[:, 1]])
-        for j, cols in enumerate(sources):
-            index.append(np.c_[np.full(len(pw), g), np.full(len(pw), j), pw])
-            pkg_cols.append(pkg_lookup[g, pw[:, 0], pw[:, 1]])
-            member_cols.append(cols)
-    if not index:
-        return
-    idx = np.concatenate(index)
-    width = int(idx[:, 1].max()) + 1
-    rows = lp.constraints("package_cover", idx, (len(pk.names), width, n_p, n_w), upper=0.0)
-    lp.add(rows.ids, np.concatenate(pkg_cols), 1.0)
-    lp.add(rows.ids, np.concatenate(member_cols), -1.0)
-    del scenario
-
-
-def lever_cover(lp: ArrayLP, scenario: Scenario, pk: Packages) -> None:
-    """coverage[l, p, w] <= sum of the lever's packages: substitutes add up."""
-    cov, package = lp.columns["coverage"], lp.columns["package"]
-    rows = lp.constraints("lever_cover", cov.index, cov.shape, upper=0.0)
-    lp.add(rows.ids, cov.ids, 1.0)
-    lever_rows = rows.lookup()
-    g, p, w = package.index.T
-    lp.add(lever_rows[pk.lever[g], p, w], package.ids, -1.0)
-    del scenario
-
-

@@ -121,7 +121,7 @@ def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
             "  reproduction number without aid "
             + ", ".join(f"{v:.2f} ({k.replace('_', ' ')})" for k, v in r["no_aid"].items())
             + "; at full coverage "
-            + ", ".join(f"{v:.2f}" for v in r["full_coverage"].values())
+            + ", ".join(f"{v:.2f}" for v in r["full_aid"].values())
         )
     else:
         lines.append(f"  deaths: {summary['epidemic']}")

@@ -23,9 +23,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from optimiser.schema import (
+    DRIVERS,
     TEAM,
     ArcRow,
     CommodityRow,
+    ConsumptionRow,
     CrossingRow,
     DepotRow,
     NeedRow,
@@ -68,6 +70,7 @@ class Scenario:
     config: ScenarioConfig
     provinces: tuple[ProvinceRow, ...]
     commodities: tuple[CommodityRow, ...]
+    consumption: tuple[ConsumptionRow, ...]
     depots: tuple[DepotRow, ...]
     crossings: tuple[CrossingRow, ...]
     supply: tuple[SupplyRow, ...]
@@ -367,24 +370,37 @@ def check_supply(scn: dict, files: dict[str, Path]) -> list[str]:
     return problems
 
 
-def check_packages(scn: dict, config: ScenarioConfig, path: Path) -> list[str]:
-    """The teams' package lies in the care lever, and no package spans two levers."""
-    levers: dict[str, set[str]] = {}
-    for c in scn["commodities"]:
-        if c.lever != "none" and c.package:
-            levers.setdefault(c.package, set()).add(c.lever)
-    problems = [
-        f"{path}: package '{name}' is used in several levers ({', '.join(sorted(found))}); "
-        f"a package's inputs must serve one lever"
-        for name, found in levers.items()
-        if len(found) > 1
+BED_DRIVERS = ("severe_bed", "critical_bed", "hospital_bed")
+
+
+def check_consumption(scn: dict, path: Path) -> list[str]:
+    """Rates name known commodities and drivers, once per pair; durables, which are in use
+    rather than consumed, are sized by beds in use only."""
+    problems = []
+    commodities = {c.id: c for c in scn["commodities"]}
+    pairs: Counter[tuple[str, str]] = Counter()
+    for line, row in enumerate(scn["consumption"], start=2):
+        where = f"{path}, line {line}"
+        item = commodities.get(row.commodity)
+        if item is None:
+            problems.append(
+                f"{where}, column 'commodity': {_unknown('commodity', row.commodity, commodities)}"
+            )
+        if row.driver not in DRIVERS:
+            problems.append(f"{where}, column 'driver': {_unknown('driver', row.driver, DRIVERS)}")
+        elif item is not None and item.durable and row.driver not in BED_DRIVERS:
+            problems.append(
+                f"{where}, column 'driver': '{row.driver}' sizes a consumable flow, but "
+                f"'{row.commodity}' is durable (in use, not consumed); valid for durables: "
+                f"{', '.join(BED_DRIVERS)}"
+            )
+        pairs[(row.commodity, row.driver)] += 1
+    problems += [
+        f"{path}: ({c}, {d}) appears {n} times; one row per commodity and driver"
+        for (c, d), n in pairs.items()
+        if n > 1
     ]
-    other = levers.get(config.staff.package, {"care"}) - {"care"}
-    if other:
-        problems.append(
-            f"scenario.yaml, staff.package: '{config.staff.package}' is a package of the "
-            f"{', '.join(sorted(other))} lever in {path}; medical teams serve the care lever"
-        )
+    return problems
     return problems
 
 
@@ -526,6 +542,7 @@ def _read_mobility(path: Path, provinces: list[str], problems: list[str]) -> np.
 TABLE_ROWS: dict[str, type[BaseModel]] = {
     "provinces": ProvinceRow,
     "commodities": CommodityRow,
+    "consumption": ConsumptionRow,
     "depots": DepotRow,
     "crossings": CrossingRow,
     "supply": SupplyRow,
@@ -565,7 +582,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     problems += check_unique_ids(scn, files)
     problems += check_arcs(scn["arcs"], set(scn["node_country"]), files["arcs"])
     problems += check_supply(scn, files)
-    problems += check_packages(scn, config, files["commodities"])
+    problems += check_consumption(scn, files["consumption"])
     problems += check_sanctions(scn, config, files)
     problems += check_staff(scn, config)
     problems += check_epidemic(scn, config)
@@ -593,6 +610,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
         config=config,
         provinces=scn["provinces"],
         commodities=scn["commodities"],
+        consumption=scn["consumption"],
         depots=scn["depots"],
         crossings=scn["crossings"],
         supply=scn["supply"],

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from models.seir import COMPARTMENTS, LEVERS
+from models.seir import AID, COMPARTMENTS
 from optimiser.coupling import Outcome, total_deaths, total_infections
+from optimiser.epidemic import AID_UNITS, aid_coverage
 
 
 def provenance(outcome: Outcome) -> dict[str, str]:
@@ -49,7 +50,6 @@ def _coords(outcome: Outcome) -> dict[str, Any]:
         "unit": ("commodity", [c.unit for c in scn.commodities]),
         "mass_kg_per_unit": ("commodity", [c.mass_kg_per_unit for c in scn.commodities]),
         "hs_code": ("commodity", [c.hs_code for c in scn.commodities]),
-        "commodity_lever": ("commodity", [c.lever for c in scn.commodities]),
         "province": scn.province_ids,
         "province_name": ("province", [p.name for p in scn.provinces]),
         "week": np.arange(scn.n_weeks),
@@ -64,8 +64,8 @@ def _coords(outcome: Outcome) -> dict[str, Any]:
         "latitude": ("node", [nodes[n].latitude for n in scn.node_ids]),
         "longitude": ("node", [nodes[n].longitude for n in scn.node_ids]),
         "exemption": net.exemption_ids,
-        "lever": list(LEVERS),
-        "package": outcome.lp.packages.names,
+        "capacity": list(AID),
+        "capacity_unit": ("capacity", [AID_UNITS[c] for c in AID]),
         "iteration": np.arange(len(outcome.history)),
     }
     if outcome.people_no_aid is not None:
@@ -81,9 +81,9 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
     scn, net, plan = outcome.scenario, outcome.network, outcome.plan
     cfg = scn.config
     mass_t = np.array([c.mass_kg_per_unit for c in scn.commodities]) / 1000.0
-    kpw, kaw, pw, lpw = (("commodity", "province", "week"), ("commodity", "arc", "week"),
-                         ("province", "week"), ("lever", "province", "week"))  # fmt: skip
-    delivered = outcome.need * outcome.fill
+    kpw, kaw, pw, cpw = (("commodity", "province", "week"), ("commodity", "arc", "week"),
+                         ("province", "week"), ("capacity", "province", "week"))  # fmt: skip
+    delivered = np.minimum(plan.used, outcome.need)
     weeks = cfg.staff.deployment_weeks
     present = np.stack(
         [plan.deployed[:, max(0, w - weeks + 1) : w + 1].sum(axis=1) for w in range(scn.n_weeks)],
@@ -101,10 +101,11 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
         "flow_allowed": _var(kaw, net.allowed.astype(np.int8), "1",
                              "a shipment variable exists (sanctions, windows, approvals, "
                              "reachability)"),  # fmt: skip
-        "need": _var(kpw, outcome.need, "units", "units needed against the plan's own epidemic"),
+        "need": _var(kpw, outcome.need, "units", "units needed against the plan's own epidemic "
+                     "(WHO COVID-ESFT)"),
+        "used": _var(kpw, plan.used, "units", "units the plan uses up, or has in use"),
         "delivered": _var(kpw, delivered, "units", "units used against the need"),
         "unmet": _var(kpw, outcome.need - delivered, "units", "need not met"),
-        "fill": _var(kpw, outcome.fill, "1", "share of the need used"),
         "shipments": _var(kaw, plan.shipments, "units", "units leaving on the arc that week"),
         "shipments_t": _var(kaw, plan.shipments * mass_t[:, None, None], "t",
                             "tonnes leaving on the arc"),  # fmt: skip
@@ -114,22 +115,18 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
                       "held at week's end (as planned)"),  # fmt: skip
         "reachable": _var(kpw, net.stock_possible[:, :n_p, :].astype(np.int8), "1",
                           "the commodity can reach the province that week"),  # fmt: skip
-        "coverage": _var(lpw, outcome.coverage, "1",
-                         "coverage of each lever the plan gives against its own epidemic"),
-        "package_coverage": _var(("package", "province", "week"), plan.package_coverage, "1",
-                                 "coverage each package gives, as planned"),  # fmt: skip
+        "aid": _var(cpw, outcome.aid, "see capacity_unit", "aid capacity the plan gives"),
+        "care_beds_equipped": _var(pw, plan.beds, "patients", "patients in care beds the plan "
+                                   "equips (the rest of aid's care comes from medical teams)"),
         "team_need": _var(pw, outcome.team_need, "teams", "medical teams needed"),
         "team_deployed": _var(pw, plan.deployed, "teams", "teams starting a deployment"),
         "team_present": _var(pw, present, "teams", "teams deployed in the province"),
-        "team_unmet": _var(pw, outcome.team_need * (1.0 - outcome.team_fill), "teams",
+        "team_unmet": _var(pw, np.maximum(outcome.team_need - present, 0.0), "teams",
                            "teams needed but not present"),  # fmt: skip
         "staff_present": _var(pw, present * cfg.staff.staff_per_team, "persons",
                               "ROK medical staff deployed"),  # fmt: skip
         "team_shipments": _var(("arc", "week"), plan.team_shipments, "teams",
                                "teams travelling"),  # fmt: skip
-        "lab_capacity": _var("province", np.where(np.isfinite(outcome.lab_capacity),
-                                                  outcome.lab_capacity, np.nan),
-                             "tests/week", "tests the province's own laboratories can run"),
         "route_capacity_value": _var(("arc", "week"), plan.capacity_value, "deaths/(t/week)",
                                      "deaths (and spending / usd_per_death_averted) one more "
                                      "tonne a week would save, from the LP's dual"),
@@ -138,10 +135,16 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
                                       "LP's dual"),
     }  # fmt: skip
     if outcome.gradient is not None:
-        data["harm_gradient"] = _var(lpw, outcome.gradient, "deaths/unit coverage",
-                                     "deaths averted per unit of coverage, at the plan")
-        data["domestic_care"] = _var(pw, outcome.domestic_care, "1",
-                                     "share of the care lever domestic hospitals cover")
+        data["harm_gradient"] = _var(cpw, outcome.gradient, "deaths/unit",
+                                     "deaths averted per unit more aid, at the plan")
+        data["load"] = _var(cpw, outcome.loads, "see capacity_unit",
+                            "what each capacity would need to serve the whole epidemic")
+        data["coverage"] = _var(cpw, aid_coverage(outcome.aid, outcome.loads), "1",
+                                "share of the load the aid covers")
+        data["lab_capacity"] = _var("province", outcome.needs.lab_capacity, "tests/week",
+                                    "tests the province's own laboratories can run")
+        data["tests_needed"] = _var(pw, outcome.needs.tests, "tests",
+                                    "tests in the testing programme (ESFT, with the floor)")
     history = outcome.history
     data["deaths_by_iteration"] = _var("iteration", [h.deaths for h in history], "persons",
                                        "deaths by the end of the outlook at each trial plan")
@@ -233,7 +236,6 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
             "converged_on": outcome.converged_on,
             "tolerance": cfg.coupling.tolerance,
             "deaths_range_last_iterations": _last_range(history),
-            "fixed_point_residual": outcome.fixed_point_residual,
             "history": [vars(h) for h in history],
         },
         "lp": {"columns": outcome.lp.n_columns, "rows": outcome.lp.n_rows,

@@ -37,12 +37,13 @@ class Tables(Frozen):
     """File names of the scenario's tables, relative to the scenario folder."""
 
     provinces: str = F("file", "provinces with population, location, beds, seed infections")
-    commodities: str = F("file", "supplies with mass, HS code and consumption rates")
+    commodities: str = F("file", "supplies with mass, HS code and lever")
     depots: str = F("file", "ROK depots")
     supply: str = F("file", "weekly availability per depot and commodity")
     crossings: str = F("file", "border crossings and foreign nodes")
     arcs: str = F("file", "directed routes between nodes")
     sanctions: str = F("file", "sanction rules, route approvals and exemption options")
+    consumption: str = F("file", "consumption rates: units of each commodity per driver unit")
     mobility: str | None = F("file", "optional province x province mixing matrix", default=None)
     needs: str | None = F("file", "optional planner's own forecast of needs", default=None)
 
@@ -120,10 +121,6 @@ class Epidemic(Frozen):
         "patients/doctor", "COVID-19 inpatients one domestic doctor can care for (assumption)",
         default=10.0, gt=0.0, le=1000.0,
     )  # fmt: skip
-    health_workers_per_hospital_patient: float = F(
-        "persons/patient", "inpatient health workers on duty per patient", default=0.5, ge=0.0,
-        le=100.0,
-    )  # fmt: skip
     contact_reduction: tuple[ContactReduction, ...] = F(
         "list", "contact-reduction schedule (lockdown), in date order", default=()
     )
@@ -161,11 +158,6 @@ class Staff(Frozen):
     patients_per_team: float = F("patients", "hospital patients one team cares for", gt=0,
                                  le=1e6)  # fmt: skip
     deployment_weeks: int = F("weeks", "how long a team stays once deployed", ge=1, le=520)
-    package: Identifier = F(
-        "-", "the care-lever package teams belong to: alone in their own (default), they add "
-        "to the other care packages; named like a commodity's package, they are its "
-        "complement", default="teams",
-    )  # fmt: skip
     cost_usd_per_team_week: float = F(
         "USD/(team week)", "cost of keeping one team deployed for a week", ge=0.0, le=1e9
     )
@@ -254,6 +246,131 @@ class Calibration(Frozen):
     )  # fmt: skip
 
 
+# --- demand: how needs are sized (WHO COVID-ESFT) -----------------------------------------
+# Defaults are the ESFT's, as the public R package mrc-ide/esft carries them (files named in the
+# descriptions); the shipped scenario.yaml files spell every value out with its source.
+
+
+class Severity(Frozen):
+    """ESFT's split of symptomatic cases by severity, and hospital stays by severity."""
+
+    mild_share: float = F("1", "share of cases mild (esft R/parameters.R)", default=0.4, ge=0, le=1)
+    moderate_share: float = F("1", "share moderate (esft)", default=0.4, ge=0, le=1)
+    severe_share: float = F("1", "share severe, in hospital (esft)", default=0.15, ge=0, le=1)
+    critical_share: float = F("1", "share critical, in hospital (esft)", default=0.05, ge=0, le=1)
+    severe_stay_days: float = F("d", "hospital stay of a severe case (esft: 1 week)", default=7.0,
+                                gt=0)  # fmt: skip
+    critical_stay_days: float = F("d", "hospital stay of a critical case (esft: 2 weeks)",
+                                  default=14.0, gt=0)  # fmt: skip
+
+    @model_validator(mode="after")
+    def _shares_add_to_one(self) -> Severity:
+        total = self.mild_share + self.moderate_share + self.severe_share + self.critical_share
+        if abs(total - 1.0) > 1e-6 or self.severe_share + self.critical_share <= 0:
+            raise ValueError(
+                f"severity shares must add to 1 with some in hospital, got {total:.6g} "
+                f"(severe {self.severe_share}, critical {self.critical_share})"
+            )
+        return self
+
+    @property
+    def critical_bed_share(self) -> float:
+        """Critical beds' share of hospital beds in use in steady state [1]."""
+        severe = self.severe_share * self.severe_stay_days
+        critical = self.critical_share * self.critical_stay_days
+        return critical / (severe + critical)
+
+
+class Staffing(Frozen):
+    """Staff the need calls for, per patient, bed, screening or lab (ESFT)."""
+
+    care_hours_per_severe_patient_day: float = F(
+        "h/patient-day", "health-worker time a severe inpatient needs a day (esft HWFE sheet, "
+        "sum over its HCW group)", default=18.224, ge=0,
+    )  # fmt: skip
+    care_hours_per_critical_patient_day: float = F(
+        "h/patient-day", "the same for a critical inpatient (esft HWFE sheet)", default=32.689,
+        ge=0,
+    )  # fmt: skip
+    shift_hours: float = F("h", "hours of one worker's shift (esft)", default=8.0, gt=0)
+    cleaners_per_severe_bed: float = F(
+        "persons/bed", "inpatient cleaners on duty per severe bed (esft hcw_caps: 0.5 h/24 h / "
+        "8 h x 10)", default=0.625, ge=0,
+    )  # fmt: skip
+    cleaners_per_critical_bed: float = F(
+        "persons/bed", "the same per critical bed (esft: 0.75 h/24 h / 8 h x 10)", default=0.9375,
+        ge=0,
+    )  # fmt: skip
+    ambulance_staff_per_bed: float = F(
+        "persons/bed", "ambulance staff on duty per bed in use (esft)", default=0.06, ge=0
+    )
+    biomedical_engineers_per_bed: float = F(
+        "persons/bed", "biomedical engineers on duty per bed in use (esft)", default=0.02, ge=0
+    )
+    screenings_per_worker_day: float = F(
+        "screenings/worker-day", "suspects one screening/triage worker sees a day (esft: 48 min "
+        "each in an 8-h shift)", default=10.0, gt=0,
+    )  # fmt: skip
+    lab_technicians_per_lab: float = F(
+        "persons/lab", "lab technicians on duty per lab (esft)", default=3.0, ge=0
+    )
+    lab_cleaners_per_lab: float = F("persons/lab", "cleaners per lab (esft)", default=1.0, ge=0)
+    home_caregivers_per_isolated_patient: float = F(
+        "persons/patient", "informal caregivers per person isolated (esft)", default=1.0, ge=0
+    )
+
+
+class Labs(Frozen):
+    """What a province's GeneXpert modules can process (ESFT platform tables)."""
+
+    modules_per_lab: float = F("modules/lab", "GeneXpert modules per lab (esft)", default=4, gt=0)
+    tests_per_module_day: float = F(
+        "tests/(module d)", "GeneXpert throughput in one 8-h shift (esft: 10; 21 in 16 h, 42 in "
+        "24 h)", default=10.0, ge=0,
+    )  # fmt: skip
+    days_per_week: float = F("d/week", "days a week the labs run (esft)", default=5, ge=0, le=7)
+    covid_share: float = F(
+        "1", "share of near-patient PCR capacity given to COVID-19 (esft)", default=0.5, ge=0, le=1
+    )
+
+
+class DiagnosticTesting(Frozen):
+    """The testing programme: a surveillance floor and ESFT's strategy on top of it."""
+
+    floor_per_1000_per_week: float = F(
+        "tests/(1000 persons week)", "surveillance floor (WHO public health criteria, May 2020)",
+        default=1.0, ge=0,
+    )  # fmt: skip
+    background_suspects_per_1000_per_week: float = F(
+        "persons/(1000 persons week)", "people with other fevers who count as suspected cases "
+        "and are tested: with the symptomatic COVID-19 cases they make the suspects, so that "
+        "test positivity, cases / suspects, rises with prevalence (assumption)", default=2.0,
+        ge=0, le=1000,
+    )  # fmt: skip
+    tests_per_case: float = F("tests/case", "diagnostic tests per case (esft)", default=1.0, ge=0)
+    release_tests_per_survivor: float = F(
+        "tests/discharge", "release tests per hospital patient leaving alive (esft)", default=1.0,
+        ge=0,
+    )  # fmt: skip
+    contacts_per_case: float = F(
+        "contacts/test", "contacts per positive test (esft: 5, 10 or 15 by distancing)",
+        default=10.0, ge=0,
+    )  # fmt: skip
+    contacts_tested_share: float = F(
+        "1", "share of contacts tested (esft)", default=0.6, ge=0, le=1
+    )
+    tests_per_staff_per_week: float = F(
+        "tests/(person week)", "tests of every COVID-19 worker a week (esft)", default=1.0, ge=0
+    )
+
+
+class Demand(Frozen):
+    severity: Severity = F("-", "case severity and hospital stays", default=Severity())
+    staffing: Staffing = F("-", "staffing ratios", default=Staffing())
+    labs: Labs = F("-", "laboratory throughput", default=Labs())
+    testing: DiagnosticTesting = F("-", "testing programme", default=DiagnosticTesting())
+
+
 class ScenarioConfig(Frozen):
     name: Identifier = F("-", "scenario name, used for the default output folder")
     description: str = F("-", "one line for people", default="")
@@ -271,6 +388,7 @@ class ScenarioConfig(Frozen):
     coupling: Coupling = F("-", "how the epidemic and the LP are coupled")
     solver: Solver = F("-", "HiGHS settings", default=Solver())
     calibration: Calibration = F("-", "how `aidopt calibrate` fits", default=Calibration())
+    demand: Demand = F("-", "how needs are sized (WHO COVID-ESFT)", default=Demand())
 
     @model_validator(mode="after")
     def _epidemic_fits(self) -> ScenarioConfig:
@@ -327,6 +445,7 @@ class ProvinceRow(Frozen):
     hospital_beds: int = F("beds", "hospital beds", ge=0)
     doctors: int = F("persons", "doctors", ge=0)
     initial_infections: float = F("persons", "infections (exposed) at day 0", ge=0)
+    genexpert_modules: int = F("modules", "GeneXpert PCR modules for COVID-19 testing", ge=0)
     source: str = F("-", "sources and assumptions", min_length=1)
 
 
@@ -339,24 +458,38 @@ class CommodityRow(Frozen):
         "-", "Harmonized System code, 4 to 10 digits"
     )
     durable: bool = F("-", "true if in use, not consumed (equipment)")
-    lever: Literal["testing", "ipc", "care", "none"] = F(
-        "-", "the epidemic lever it serves (none: needed, but not a lever input)"
-    )
-    package: Identifier | None = F(
-        "-", "inputs of a lever sharing a package are complements (the scarcest sets the "
-        "package's coverage); a lever's packages are substitutes (they add); empty: the lever's "
-        "one package", default=None,
-    )  # fmt: skip
-    uses_lab: bool = F("-", "each unit takes one test slot of a laboratory", default=False)
     adds_lab_tests_per_week: float = F(
         "tests/(unit week)", "laboratory capacity one unit in use adds (durables)", default=0.0,
         ge=0, le=1e6,
     )  # fmt: skip
-    per_case: float = F("units/case", "consumed per new infectious case", ge=0)
-    per_isolated_patient_day: float = F("units/patient-day", "per day in isolation", ge=0)
-    per_hospital_patient_day: float = F("units/patient-day", "per day in hospital", ge=0)
-    per_health_worker_day: float = F("units/worker-day", "per inpatient health-worker day", ge=0)
-    per_occupied_bed: float = F("units/bed", "in use per occupied bed (durables)", ge=0)
+    source: str = F("-", "sources and assumptions", min_length=1)
+
+
+STAFF = (
+    "inpatient_hcw", "screening_hcw", "lab_technician", "inpatient_cleaner", "lab_cleaner",
+    "ambulance_staff", "biomedical_engineer",
+)  # fmt: skip
+"""ESFT staff categories; each is a driver `<category>_day` in worker-days."""
+
+DRIVERS: dict[str, str] = {
+    **{f"{s}_day": "worker-days" for s in STAFF},
+    "home_caregiver_day": "caregiver-days of informal caregivers of isolated patients",
+    "severe_patient_day": "severe inpatient-days",
+    "critical_patient_day": "critical inpatient-days",
+    "hospital_patient_day": "inpatient-days, severe or critical",
+    "isolated_patient_day": "person-days in isolation",
+    "severe_bed": "severe beds in use at the week's peak (durables)",
+    "critical_bed": "critical beds in use at the week's peak (durables)",
+    "hospital_bed": "beds in use at the week's peak, severe or critical (durables)",
+    "test": "tests in the testing programme",
+}
+"""What consumption.csv rates are per, with the unit of each (per week, per province)."""
+
+
+class ConsumptionRow(Frozen):
+    commodity: Identifier = F("-", "commodity id")
+    driver: Identifier = F("-", "what the rate is per (see DRIVERS)")
+    rate: float = F("units/driver unit", "units used per unit of the driver", ge=0)
     source: str = F("-", "sources and assumptions", min_length=1)
 
 

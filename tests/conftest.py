@@ -23,8 +23,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def commodity(id: str, **changes) -> dict:
     row = dict(
         id=id, name=id, unit="unit", mass_kg_per_unit=1.0, hs_code="300490", durable="false",
-        lever="testing", lever_share=1.0, per_case=0, per_isolated_patient_day=0,
-        per_hospital_patient_day=0, per_health_worker_day=0, per_occupied_bed=0, source="test",
+        lever="testing", lever_share=1.0, source="test",
     )  # fmt: skip
     row.update(changes)
     return row
@@ -49,6 +48,7 @@ def tiny_scenario(
     supply=None,
     arcs=None,
     crossings=(),
+    consumption=None,
     approvals=None,
     exemptions=(),
     requested=(),
@@ -61,7 +61,8 @@ def tiny_scenario(
         folder / "provinces.csv",
         [
             dict(id=p, name=p, population=1_000_000, latitude=39 + i, longitude=126,
-                 hospital_beds=1000, doctors=100, initial_infections=100, source="test")
+                 hospital_beds=1000, doctors=100, initial_infections=100, genexpert_modules=4,
+                 source="test")
             for i, p in enumerate(provinces)
         ],
     )  # fmt: skip
@@ -75,6 +76,13 @@ def tiny_scenario(
     write_csv(folder / "crossings.csv", rows)
     commodities = commodities or [commodity("kit")]
     write_csv(folder / "commodities.csv", commodities)
+    # By default nothing is consumed: needs come from the test itself.
+    consumption = consumption or [
+        dict(commodity=c["id"], driver="hospital_bed" if c["durable"] == "true" else "test",
+             rate=0, source="test")
+        for c in commodities
+    ]  # fmt: skip
+    write_csv(folder / "consumption.csv", consumption)
     supply = supply or [
         dict(depot=d, commodity=c["id"], units_per_week=100, procurement_usd_per_unit=0,
              source="test")
@@ -100,6 +108,7 @@ def tiny_scenario(
             "provinces": "provinces.csv", "commodities": "commodities.csv",
             "depots": "depots.csv", "supply": "supply.csv", "crossings": "crossings.csv",
             "arcs": "arcs.csv", "sanctions": "sanctions.yaml",
+            "consumption": "consumption.csv",
         },
         "epidemic": {
             "r0": 2.0, "latent_days": 4.0, "infectious_days": 7.0, "hospital_share": 0.03,

@@ -7,12 +7,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import DEFAULT_SCENARIO, arc, commodity, tiny_scenario, write_csv
+from conftest import DEFAULT_SCENARIO, arc, tiny_scenario, write_csv
 
-from models.seir import COMPARTMENTS, D
+from models.seir import D
 from optimiser.cli import main
 from optimiser.coupling import harm_weights, plan_coverage
-from optimiser.demand import weekly_needs
 from optimiser.epidemic import EpidemicSetup, gravity_mixing
 from optimiser.inputs import ScenarioError, load_scenario
 
@@ -21,36 +20,6 @@ from optimiser.inputs import ScenarioError, load_scenario
 def setup():
     scenario = load_scenario(DEFAULT_SCENARIO, ["horizon_weeks=8"])
     return scenario, EpidemicSetup.from_scenario(scenario)
-
-
-def test_needs_from_a_hand_made_trajectory():
-    """Constant 70 in hospital and 14 isolated; 100 cases a week from E -> I."""
-    n_weeks, days = 2, 14
-    people = np.zeros((len(COMPARTMENTS), 1, days + 1))
-    s, e, q, h = (COMPARTMENTS.index(c) for c in "SEQH")
-    people[s, 0] = 1000 - 100 / 7 * np.arange(days + 1)  # 100 leave S each week ...
-    people[e, 0] = 0.0  # ... and pass straight through E
-    people[q, 0] = 14.0
-    people[h, 0] = 70.0
-    scenario = load_scenario(DEFAULT_SCENARIO)
-    cfg = scenario.config
-    rows = [
-        commodity("kit", per_case=2, per_isolated_patient_day=1, per_hospital_patient_day=0.5,
-                  per_health_worker_day=4),
-        commodity("o2", durable="true", per_occupied_bed=1),
-    ]  # fmt: skip
-    from optimiser.schema import CommodityRow
-
-    needs = weekly_needs(
-        people, tuple(CommodityRow(**r) for r in rows), cfg.epidemic, cfg.staff, n_weeks
-    )
-    workers = cfg.epidemic.health_workers_per_hospital_patient
-    np.testing.assert_allclose(needs.cases, [[100, 100]])
-    np.testing.assert_allclose(needs.hospital_days, [[490, 490]])
-    expected_kits = 2 * 100 + 1 * 14 * 7 + 0.5 * 490 + 4 * 490 * workers
-    np.testing.assert_allclose(needs.quantity[0], [[expected_kits] * 2])
-    np.testing.assert_allclose(needs.quantity[1], [[70, 70]])
-    np.testing.assert_allclose(needs.teams, [[70 / cfg.staff.patients_per_team] * 2])
 
 
 def test_care_gradient_matches_a_finite_difference(setup):
