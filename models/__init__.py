@@ -1,5 +1,5 @@
-"""The epidemic model: a metapopulation SEIR on scipy ODEs."""
+"""The epidemic model: a metapopulation SEIR on scipy ODEs, and its adjoint."""
 
-from models.seir import COMPARTMENTS, SEIRParameters, integrate, to_dataset, weekly_to_daily
+from models.seir import AID, COMPARTMENTS, SEIRParameters, integrate, to_dataset, weekly_to_daily
 
-__all__ = ["COMPARTMENTS", "SEIRParameters", "integrate", "to_dataset", "weekly_to_daily"]
+__all__ = ["AID", "COMPARTMENTS", "SEIRParameters", "integrate", "to_dataset", "weekly_to_daily"]

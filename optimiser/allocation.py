@@ -85,14 +85,16 @@ class Plan:
 class AllocationLP:
     """Build once with `AllocationLP(scenario, network)`; then `update(...)` and `solve()`."""
 
-    def __init__(self, scenario: Scenario, net: Network):
+    def __init__(self, scenario: Scenario, net: Network, epidemic: bool | None = None):
+        """`epidemic` (default: the scenario has no needs.csv) builds the aid capacities;
+        without, `use` is bounded by needs given to `update`."""
         start = time.perf_counter()
         self.scenario, self.net = scenario, net
         cfg = scenario.config
         n_k, n_a, n_n = len(scenario.commodities), len(net.arc_ids), len(scenario.node_ids)
         n_p, n_w = len(scenario.provinces), scenario.n_weeks
         self.shape = (n_k, n_a, n_n, n_p, n_w)
-        self.epidemic = scenario.needs is None
+        self.epidemic = scenario.needs is None if epidemic is None else epidemic
         self.usd_per_death = cfg.objective.usd_per_death_averted
         self.recipe = recipes(scenario.commodities, scenario.consumption, cfg.demand)
         lp = self.lp = ArrayLP()

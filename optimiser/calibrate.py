@@ -1,7 +1,8 @@
 """Fit the SEIR model of `models/` to reported case counts.
 
 Observation model: reports on day d in province p = reporting_p x onsets_p(d - delay), where
-onsets are the model's daily E -> I flow (the reporting fraction absorbs the symptomatic share).
+onsets are the model's daily symptomatic onsets in the community (those isolated by tracing
+before their symptoms are left out: they are not reported as new fevers).
 A `national` row is the sum over provinces; a row with `days` > 1 is the sum over that many days
 ending on its date (for example the 350,000 ill counted at the first report).
 
@@ -23,7 +24,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 from scipy.stats import qmc
 
-from models.seir import E, S, SEIRParameters, integrate
+from models.seir import ONSETS, SEIRParameters, integrate
 from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import Scenario, ScenarioError
 from optimiser.schema import FITTABLE
@@ -299,7 +300,7 @@ class Calibrator:
             params, self.epi.population, v["seed"], self.n_days, mixing=self.epi.mixing,
             contact_factor=contact, n_draws=n_b, rtol=1e-6, atol=1e-4,
         )  # fmt: skip
-        onsets = (people[:, S, :, :1] - people[:, S]) - (people[:, E] - people[:, E, :, :1])
+        onsets = people[:, ONSETS]  # symptomatic onsets in the community, a running total
         daily = np.diff(onsets, axis=-1)  # (B, P, days): onsets during day d
         reports = np.zeros_like(daily)
         reports[..., self.delay :] = daily[..., : daily.shape[-1] - self.delay]

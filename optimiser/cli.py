@@ -120,7 +120,7 @@ def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
         lines.append(
             "  reproduction number without aid "
             + ", ".join(f"{v:.2f} ({k.replace('_', ' ')})" for k, v in r["no_aid"].items())
-            + "; at full coverage "
+            + "; with full aid "
             + ", ".join(f"{v:.2f}" for v in r["full_aid"].values())
         )
     else:

@@ -183,7 +183,7 @@ def _run_epidemic(loop: Loop) -> Outcome:
     current, gradient = no_aid, loop.gradient(zero)
     history: list[Iteration] = []
     converged_on: str | None = None
-    radius = 1.0e9 if cfg.mode == "one-way" else cfg.trust_region
+    radius = 1.0 if cfg.mode == "one-way" else cfg.trust_region
     plan = None
     for _ in range(1 if cfg.mode == "one-way" else cfg.max_iterations):
         candidate = loop.solve(current, gradient, radius)

@@ -194,7 +194,9 @@ def _read_yaml(path: Path, problems: list[str]) -> dict | None:
     return data
 
 
-def _read_csv(path: Path, row_model: type[BaseModel], problems: list[str]) -> tuple | None:
+def _read_csv(
+    path: Path, row_model: type[BaseModel], problems: list[str], may_be_empty: bool = False
+) -> tuple | None:
     """Rows of a CSV file validated one by one; empty cells count as missing."""
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -223,7 +225,7 @@ def _read_csv(path: Path, row_model: type[BaseModel], problems: list[str]) -> tu
         label = f" (id={raw['id']})" if raw.get("id") else ""
         row = _validate(row_model, data, f"{path}, line {line}{label}", problems)
         rows.append(row)
-    if not rows and len(problems) == before:
+    if not rows and len(problems) == before and not may_be_empty:
         problems.append(f"{path}: no rows")
     return tuple(rows) if len(problems) == before else None
 
@@ -550,6 +552,11 @@ TABLE_ROWS: dict[str, type[BaseModel]] = {
 }
 
 
+MAY_BE_EMPTY = ("crossings", "consumption")
+"""Tables that may hold a header alone: a network with no foreign nodes, and (with needs.csv)
+no consumption rates."""
+
+
 def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     """Read and validate a scenario folder, or raise ScenarioError naming every problem."""
     folder = Path(folder)
@@ -570,7 +577,8 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
 
     files = {name: folder / getattr(config.tables, name) for name in (*TABLE_ROWS, "sanctions")}
     scn: dict = {
-        name: _read_csv(files[name], model, problems) for name, model in TABLE_ROWS.items()
+        name: _read_csv(files[name], model, problems, may_be_empty=name in MAY_BE_EMPTY)
+        for name, model in TABLE_ROWS.items()
     }
     sanctions_raw = _read_yaml(files["sanctions"], problems)
     if sanctions_raw is not None:

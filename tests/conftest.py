@@ -23,7 +23,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def commodity(id: str, **changes) -> dict:
     row = dict(
         id=id, name=id, unit="unit", mass_kg_per_unit=1.0, hs_code="300490", durable="false",
-        lever="testing", lever_share=1.0, source="test",
+        source="test",
     )  # fmt: skip
     row.update(changes)
     return row
@@ -114,17 +114,16 @@ def tiny_scenario(
             "r0": 2.0, "latent_days": 4.0, "infectious_days": 7.0, "hospital_share": 0.03,
             "stay_days": 9.0, "fatality_care": 0.2, "fatality_no_care": 0.6,
             "detection_base_per_day": 0.02, "detection_max_per_day": 0.2,
-            "health_workers_per_hospital_patient": 0.5,
             "mobility": {"outside_share": 0.0, "distance_exponent": 2.0},
         },
         "staff": {
             "teams_per_week": 0, "staff_per_team": 10, "patients_per_team": 10,
-            "deployment_weeks": 1, "care_share": 1.0, "origins": [depots[0]],
+            "deployment_weeks": 1, "origins": [depots[0]],
             "cost_usd_per_team_week": 0.0,
         },
         "exemptions_requested": list(requested),
         "objective": {"usd_per_death_averted": 1.0e6},
-        "coupling": {"mode": "one-way", "max_iterations": 1, "tolerance": 0.01, "damping": 1.0},
+        "coupling": {"mode": "one-way", "max_iterations": 1, "tolerance": 0.01},
     }  # fmt: skip
     for key, value in config_changes.items():
         config[key] = value

@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import DEFAULT_SCENARIO, ROOT, write_csv
 
-from models.seir import COMPARTMENTS
+from models.seir import STATES
 from optimiser.cli import main
-from optimiser.demand import Drivers, drivers_from_trajectory, positivity, weekly_needs
+from optimiser.demand import Drivers, positivity, weekly_needs
+from optimiser.epidemic import drivers_from_trajectory
 from optimiser.inputs import ScenarioError, load_scenario
 from optimiser.schema import STAFF, DiagnosticTesting
 
@@ -116,21 +117,26 @@ ISSUE_14 = {  # the ESFT column of issue 14's table
 }  # fmt: skip
 
 
-def reference_drivers(prevalence: float) -> Drivers:
-    """The same week as aidopt's drivers: one province of a million people."""
+REFERENCE_POPULATION = 5_000_000.0
+"""With 2 background fevers per 1,000 a week this province has 10,000 suspects who test
+negative: ESFT's 10 negatives per positive for the 1,000 cases."""
+
+
+def reference_drivers() -> Drivers:
+    """The same week as aidopt's drivers, in one province of 5 million."""
 
     def week(x: float) -> np.ndarray:
         return np.array([[x]], dtype=float)
 
     return Drivers(
-        population=np.array([1_000_000.0]),
+        population=np.array([REFERENCE_POPULATION]),
         symptomatic_onsets=week(CASES),
         detected=week(CASES),
         isolated_days=week(7 * ISOLATION_WEEKS * OUTPATIENTS),  # 11,200
         hospital_days=week(7 * BEDS),  # 1,750
         peak_hospital=week(BEDS),
         discharges_alive=week(SEVERE * (1 - 0.134) + CRITICAL * (1 - 0.5)),
-        prevalence=week(prevalence),
+        prevalence=week(CASES / REFERENCE_POPULATION),
     )
 
 
@@ -142,7 +148,8 @@ def scenario():
 def reference_needs(scenario):
     cfg = scenario.config
     province = scenario.provinces[0].model_copy(update={"genexpert_modules": MODULES})
-    drivers = reference_drivers(cfg.demand.testing.reference_prevalence)
+    drivers = reference_drivers()
+    assert cfg.demand.testing.background_suspects_per_1000_per_week == 2.0
     return weekly_needs(
         drivers, scenario.commodities, scenario.consumption, (province,), cfg.demand, cfg.staff
     )
@@ -168,17 +175,17 @@ def test_reference_case_agrees_with_esft_within_10_percent(scenario):
 # --- the testing programme -------------------------------------------------------------------
 
 
-def test_positivity_rises_with_prevalence():
+def test_positivity_rises_with_the_epidemic():
     testing = DiagnosticTesting()
-    grid = np.concatenate([[0.0], np.logspace(-8, -0.01, 400)])
-    share = positivity(grid, testing)
+    population = np.array([1_000_000.0])
+    onsets = np.concatenate([[0.0], np.logspace(-3, 6, 400)])[None, :]
+    share = positivity(onsets, population, testing)[0]
     assert share[0] == 0.0
     assert np.all(np.diff(share) > 0) and np.all(share[1:] > 0) and np.all(share < 1)
-    # ESFT's 10 negatives per positive at the reference prevalence.
-    assert positivity(np.array(testing.reference_prevalence), testing) == pytest.approx(1 / 11)
-    rng = np.random.default_rng(14)
-    a, b = np.sort(rng.uniform(0, 0.5, size=(2, 1000)), axis=0)
-    assert np.all(positivity(a, testing) <= positivity(b, testing))
+    # ESFT's 10 negatives per positive where onsets are a tenth of the background fevers.
+    background = testing.background_suspects_per_1000_per_week * 1_000
+    assert positivity(np.array([[background / 10]]), population, testing)[0, 0] == pytest.approx(
+        1 / 11)  # fmt: skip
 
 
 def random_drivers(rng: np.random.Generator, n_provinces: int, n_weeks: int) -> Drivers:
@@ -213,16 +220,15 @@ def test_tests_needed_never_fall_below_the_surveillance_floor(scenario):
     assert np.allclose(sum(needs.tests_by_purpose.values()), needs.tests)
 
 
-def test_suspects_tested_grow_with_onsets_through_positivity(scenario):
+def test_suspects_tested_are_the_onsets_and_the_background_fevers(scenario):
     cfg = scenario.config
     needs = reference_needs(scenario)
     twice = weekly_needs(
-        Drivers(**(vars(reference_drivers(cfg.demand.testing.reference_prevalence))
-                   | {"symptomatic_onsets": np.array([[2.0 * CASES]])})),
+        Drivers(**(vars(reference_drivers()) | {"symptomatic_onsets": np.array([[2.0 * CASES]])})),
         scenario.commodities, scenario.consumption, scenario.provinces[:1], cfg.demand, cfg.staff,
     )  # fmt: skip
     assert needs.tests_by_purpose["suspects"][0, 0] == pytest.approx(11 * CASES)
-    assert twice.tests_by_purpose["suspects"][0, 0] == pytest.approx(22 * CASES)
+    assert twice.tests_by_purpose["suspects"][0, 0] == pytest.approx(12 * CASES)
 
 
 def test_zero_drivers_leave_only_the_floor_and_the_labs(scenario):
@@ -248,38 +254,38 @@ def test_zero_drivers_leave_only_the_floor_and_the_labs(scenario):
     labs = 8 / 4
     np.testing.assert_allclose(needs.staff["lab_technician"], 7 * labs * 3)
     np.testing.assert_allclose(needs.staff["lab_cleaner"], 7 * labs * 1)
-    floor = 2_000  # 1 per 1,000 of 2 million
-    np.testing.assert_allclose(needs.staff["screening_hcw"], floor / 10)
-    on_duty = labs * (3 + 1) + floor / 10 / 7
-    np.testing.assert_allclose(needs.tests, floor + on_duty)
-    np.testing.assert_allclose(needs.quantity[k["pcr_test"]], floor + on_duty)
-    masks = 4 * (7 * labs * 3) + 4 * floor / 10  # lab technicians and screening staff
+    suspects = 4_000  # 2 background fevers per 1,000 of 2 million, above the floor of 2,000
+    np.testing.assert_allclose(needs.staff["screening_hcw"], suspects / 10)
+    on_duty = labs * (3 + 1) + suspects / 10 / 7
+    np.testing.assert_allclose(needs.tests, suspects + on_duty)
+    np.testing.assert_allclose(needs.quantity[k["pcr_test"]], suspects + on_duty)
+    masks = 4 * (7 * labs * 3) + 4 * suspects / 10  # lab technicians and screening staff
     np.testing.assert_allclose(needs.quantity[k["medical_mask"]], masks)
     assert needs.lab_capacity[0] == pytest.approx(8 * 10 * 5 * 0.5)
 
 
-# --- today's SEIR model through the adapter --------------------------------------------------
+# --- the epidemic's drivers ------------------------------------------------------------------
 
 
-def test_drivers_from_a_hand_made_trajectory(scenario):
-    """Constant I = 10, Q = 14, H = 70; 100 a week pass E -> I; 0.1 deaths a day."""
-    epi = scenario.config.epidemic
+def test_drivers_from_a_hand_made_trajectory():
+    """Constant I = 10, Q = 14, H = 70; 100 onsets, 20 detections, 8 discharges alive a week."""
     n_weeks, days = 2, 14
     t = np.arange(days + 1)
-    people = np.zeros((len(COMPARTMENTS), 1, days + 1))
-    s, e, i, q, h, r, d = range(len(COMPARTMENTS))
-    people[s, 0] = 1000 - 100 / 7 * t  # 100 leave S each week and pass straight through E
-    people[i, 0], people[q, 0], people[h, 0] = 10.0, 14.0, 70.0
-    people[d, 0] = 0.1 * t
-    drivers = drivers_from_trajectory(people, n_weeks, epi)
-    np.testing.assert_allclose(drivers.population, [1094])
+    people = np.zeros((len(STATES), 1, days + 1))
+    at = {name: STATES.index(name) for name in ("S", "I", "Q", "H", "onsets", "detections",
+                                                "discharges")}  # fmt: skip
+    people[at["S"], 0] = 1000 - 100 / 7 * t
+    people[at["I"], 0], people[at["Q"], 0], people[at["H"], 0] = 10.0, 14.0, 70.0
+    people[at["onsets"], 0] = 100 / 7 * t
+    people[at["detections"], 0] = 20 / 7 * t
+    people[at["discharges"], 0] = 8 / 7 * t
+    drivers = drivers_from_trajectory(people, np.array([1094.0]), n_weeks)
     np.testing.assert_allclose(drivers.symptomatic_onsets, [[100, 100]])
+    np.testing.assert_allclose(drivers.detected, [[20, 20]])
     np.testing.assert_allclose(drivers.isolated_days, [[98, 98]])
     np.testing.assert_allclose(drivers.hospital_days, [[490, 490]])
     np.testing.assert_allclose(drivers.peak_hospital, [[70, 70]])
-    # Q holds steady, so as many are detected as leave it: 98 person-days / infectious_days.
-    np.testing.assert_allclose(drivers.detected, [[98 / epi.infectious_days] * 2])
-    np.testing.assert_allclose(drivers.discharges_alive, [[490 / epi.stay_days - 0.7] * 2])
+    np.testing.assert_allclose(drivers.discharges_alive, [[8, 8]])
     np.testing.assert_allclose(drivers.prevalence, [[10 / 1094] * 2])
 
 
