@@ -19,9 +19,11 @@ from scipy.integrate import solve_ivp
 from models.seir import (
     AID,
     ASY,
-    CARE,
     AWAIT,
+    CARE,
     DISCHARGES,
+    HOSPITAL,
+    ISOLATION,
     PRE,
     QA,
     QPRE,
@@ -30,9 +32,7 @@ from models.seir import (
     D,
     E,
     H,
-    HOSPITAL,
     I,
-    ISOLATION,
     Model,
     Q,
     R,
@@ -80,9 +80,16 @@ def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_
     kappa_q = transmitting * k.leak_spread * d_protected_iso * aid[ISOLATION] / ld.isolated
     d_protected_h = ld.patients_slope / ld.patients
     kappa_h = y3[H] * k.leak_spread * d_protected_h * aid[HOSPITAL] / ld.patients
-    for c, slope in ((PRE, 1.0), (I, 1.0), (AWAIT, 1.0), (ASY, k.rho),
-                     (QPRE, ld.leak_isolated + kappa_q), (Q, ld.leak_isolated + kappa_q),
-                     (QA, k.rho * ld.leak_isolated + kappa_q), (H, ld.leak_hospital + kappa_h)):
+    for c, slope in (
+        (PRE, 1.0),
+        (I, 1.0),
+        (AWAIT, 1.0),
+        (ASY, k.rho),
+        (QPRE, ld.leak_isolated + kappa_q),
+        (Q, ld.leak_isolated + kappa_q),
+        (QA, k.rho * ld.leak_isolated + kappa_q),
+        (H, ld.leak_hospital + kappa_h),
+    ):
         g3[c] += psi * slope  # fmt: skip
     # Deaths = fatality(H) mu H, fatality falling with the covered share of patients,
     # covered = sat(dom share x sat(capacity / H) + care / H).
@@ -121,8 +128,15 @@ def deaths_gradient(model: Model, initial_exposed, n_days: int, contact=None, ai
     d_matrix_t, base_t = model.detection_matrix.T.tocsr(), model.base_matrix.T.tocsr()
     for seg, trajectory in zip(reversed(segments), reversed(solutions), strict=True):
         if trajectory is None:
-            forward = solve_ivp(_rhs, (seg.start, seg.stop), states[seg.start].ravel(),
-                                dense_output=True, rtol=rtol, atol=atol, args=(model, seg))  # fmt: skip
+            forward = solve_ivp(
+                _rhs,
+                (seg.start, seg.stop),
+                states[seg.start].ravel(),
+                dense_output=True,
+                rtol=rtol,
+                atol=atol,
+                args=(model, seg),
+            )
             trajectory = forward.sol
         back = solve_ivp(
             _adjoint_rhs, (seg.stop, seg.start),
@@ -138,4 +152,3 @@ def deaths_gradient(model: Model, initial_exposed, n_days: int, contact=None, ai
                 back.y[lam.size :, -1].reshape(n_aid, n_b, n_p).transpose(1, 0, 2)
             )
     return states.transpose(2, 1, 3, 0), gradient
-

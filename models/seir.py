@@ -330,8 +330,14 @@ def loads(y: np.ndarray, k: Rates, aid: np.ndarray) -> Loads:
 
 def pressure(y: np.ndarray, k: Rates, ld: Loads) -> np.ndarray:
     """X: infectious person-equivalents per (draw, province)."""
-    return (y[PRE] + y[I] + y[AWAIT] + k.rho * y[ASY]
-            + ld.leak_isolated * (y[QPRE] + y[Q] + k.rho * y[QA]) + ld.leak_hospital * y[H])  # fmt: skip
+    return (
+        y[PRE]
+        + y[I]
+        + y[AWAIT]
+        + k.rho * y[ASY]
+        + ld.leak_isolated * (y[QPRE] + y[Q] + k.rho * y[QA])
+        + ld.leak_hospital * y[H]
+    )
 
 
 @dataclass(frozen=True)
@@ -426,8 +432,10 @@ class Model:
                                         axis=(0, 1, 3))) + 1  # fmt: skip
         weekly = np.arange(0, min(n_days, 7 * weeks), 7)
         bounds = np.union1d(np.concatenate([[0], changes, weekly]), [n_days])
-        return [Segment(int(a), int(b), beta[:, a], np.ascontiguousarray(daily[:, :, a].swapaxes(0, 1)))
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+        return [
+            Segment(int(a), int(b), beta[:, a], np.ascontiguousarray(daily[:, :, a].swapaxes(0, 1)))
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
 
     def integrate(self, initial_exposed, n_days, contact=None, aid=None,
                   rtol=1e-6, atol=1e-6) -> np.ndarray:  # fmt: skip

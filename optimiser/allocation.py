@@ -37,6 +37,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
 
 from models.seir import AID, CARE, TESTS
@@ -75,7 +76,7 @@ class Plan:
     quota_value: np.ndarray  # (E,) deaths-equivalent fall per extra tonne of quota
     budget_value: float  # deaths-equivalent fall per extra USD of budget
     timings_s: dict[str, float] = field(default_factory=dict)
-    basis: object = None  # HiGHS's basis at stage 1, to polish from
+    basis: highspy.HighsBasis | None = None  # HiGHS's basis at stage 1, to polish from
 
     @property
     def spent(self) -> float:
@@ -176,7 +177,9 @@ class AllocationLP:
             s.set_row_bounds(fam.ids, -INF, np.asarray(quota_t, dtype=float)[fam.index[:, 0]])
         if budget_usd is not None:
             if "budget_cap" not in lp.rows:
-                raise ValueError("the model has no budget row: set objective.budget_usd to build one")
+                raise ValueError(
+                    "the model has no budget row: set objective.budget_usd to build one"
+                )
             s.set_row_bounds(lp.rows["budget_cap"].ids, -INF, budget_usd)
         if teams_per_week is not None:
             s.set_row_bounds(lp.rows["team_dispatch"].ids, -INF, teams_per_week)
@@ -277,7 +280,8 @@ class AllocationLP:
         budget = -float(dual[row["budget_cap"].ids[0]]) if "budget_cap" in row else 0.0
         return Plan(
             shipments=value("ship"), procured=value("procure"), stock=value("stock"),
-            used=value("use") if "use" in col else self._used(x), aid=value("aid", (len(AID), n_p, n_w)),
+            used=value("use") if "use" in col else self._used(x),
+            aid=value("aid", (len(AID), n_p, n_w)),
             beds=value("beds", (n_p, n_w)), team_shipments=value("team_ship"),
             deployed=value("deploy"), team_fill=np.clip(value("team_fill", (n_p, n_w)), 0, 1),
             harm=harm,
@@ -372,8 +376,13 @@ def stock_balance(lp: ArrayLP, scenario: Scenario, net: Network, recipe: np.ndar
         for commodity in np.flatnonzero(consumed):
             for c in np.flatnonzero(recipe[commodity]):
                 part = aid.index[aid.index[:, 0] == c]
-                terms.append((np.c_[np.full(len(part), commodity), part[:, 1:]],
-                              aid.lookup()[tuple(part.T)], np.full(len(part), recipe[commodity, c])))
+                terms.append(
+                    (
+                        np.c_[np.full(len(part), commodity), part[:, 1:]],
+                        aid.lookup()[tuple(part.T)],
+                        np.full(len(part), recipe[commodity, c]),
+                    )
+                )
     keys = np.concatenate([t[0] for t in terms])
     # Goods can be used only where they can be held: drop uses where no stock can exist.
     rows, row_of = _rows_for(lp, "stock_balance", keys, st.shape, 0.0, 0.0)

@@ -222,6 +222,7 @@ class Calibrator:
                 ["--fit reduction: scenario.yaml sets no calibration.lockdown_date to fit from"]
             )
         self.epi = EpidemicSetup.from_scenario(scenario)
+        self.rtol = 1e-6  # integration tolerance of every prediction
         self.start = np.datetime64(scenario.config.start_date, "D")
         self.delay = cal.report_delay_days
         self.n_provinces = len(scenario.provinces)
@@ -298,7 +299,7 @@ class Calibrator:
         contact = self._contact(v["reduction"])
         people = integrate(
             params, self.epi.population, v["seed"], self.n_days, mixing=self.epi.mixing,
-            contact_factor=contact, n_draws=n_b, rtol=1e-6, atol=1e-4,
+            contact_factor=contact, n_draws=n_b, rtol=self.rtol, atol=1e-4,
         )  # fmt: skip
         onsets = people[:, ONSETS]  # symptomatic onsets in the community, a running total
         daily = np.diff(onsets, axis=-1)  # (B, P, days): onsets during day d
@@ -518,7 +519,7 @@ def overrides_yaml(result: FitResult, cal: Calibrator, out: Path) -> str:
     if "reduction" in fitted and lockdown is not None:  # a fitted reduction implies a date
         earlier = [
             {"from": s.from_.isoformat(), "reduction": s.reduction}
-            for s in scenario.config.epidemic.contact_reduction
+            for s in scenario.epidemic.contact_reduction
             if s.from_ < lockdown
         ]
         epidemic["contact_reduction"] = earlier + [

@@ -33,8 +33,9 @@ Testing programme (issue 8 item 3 and ESFT's strategy):
     tests = suspect + release + contact + staff tests
 
 Every symptomatic onset counts, detected or not: the need is the programme that would test every
-suspect, not the part of it that happened (`Drivers.detected` is carried for reports only). Outpatients screened are the suspects tested less the severe and critical
-share of onsets, whom ESFT diagnoses in hospital.
+suspect, not the part of it that happened (`Drivers.detected` is carried for reports only).
+Outpatients screened are the suspects tested less the severe and critical share of onsets, whom
+ESFT diagnoses in hospital.
 
 Labs: capacity = GeneXpert modules x tests per module-day x days per week x COVID-19 share; labs
 = modules / modules per lab (both ESFT).

@@ -22,12 +22,12 @@ from models.seir import (
     AWAIT,
     DETECTIONS,
     DISCHARGES,
-    H,
-    I,
     ONSETS,
     PRE,
     QA,
     QPRE,
+    H,
+    I,
     Model,
     Q,
     SEIRParameters,
@@ -74,7 +74,7 @@ def gravity_mixing(
 
 def seir_parameters(scenario: Scenario) -> SEIRParameters:
     """The model's parameters from the scenario's `epidemic` block and provinces' care capacity."""
-    epi, testing = scenario.config.epidemic, scenario.config.demand.testing
+    epi, testing = scenario.epidemic, scenario.config.demand.testing
     population = np.array([p.population for p in scenario.provinces], dtype=float)
     beds = np.array([p.hospital_beds for p in scenario.provinces], dtype=float)
     doctors = np.array([p.doctors for p in scenario.provinces], dtype=float)
@@ -101,7 +101,8 @@ def seir_parameters(scenario: Scenario) -> SEIRParameters:
         domestic_care_share=epi.domestic_care_share,
         domestic_care_capacity=capacity[None, :],
         background_suspects_per_day=(
-            testing.background_suspects_per_1000_per_week * population / 1000.0 / 7.0)[None, :],
+            testing.background_suspects_per_1000_per_week * population / 1000.0 / 7.0
+        )[None, :],
     )
 
 
@@ -143,9 +144,11 @@ class EpidemicSetup:
         return np.repeat(factor[:, None], self.population.size, axis=1)
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario, draws: SEIRParameters | None = None) -> EpidemicSetup:
+    def from_scenario(
+        cls, scenario: Scenario, draws: SEIRParameters | None = None
+    ) -> EpidemicSetup:
         """The scenario's epidemic, or, with `draws`, the same with per-draw parameters."""
-        epi = scenario.config.epidemic
+        epi = scenario.epidemic
         population = np.array([p.population for p in scenario.provinces], dtype=float)
         lat = np.array([p.latitude for p in scenario.provinces])
         lon = np.array([p.longitude for p in scenario.provinces])
@@ -217,8 +220,9 @@ class EpidemicSetup:
             contact["after_last_reduction"] = 1.0 - self.reduction_steps[-1][1]
         return {
             name: {
-                when: reproduction_number(self.params, self.population, self.mixing, factor,
-                                          full_aid=full)  # fmt: skip
+                when: reproduction_number(
+                    self.params, self.population, self.mixing, factor, full_aid=full
+                )  # fmt: skip
                 for when, factor in contact.items()
             }
             for name, full in (("no_aid", False), ("full_aid", True))
@@ -226,7 +230,8 @@ class EpidemicSetup:
 
 
 def weekly_integral(daily: np.ndarray, n_weeks: int) -> np.ndarray:
-    """Integrate daily snapshots (..., >= 7W + 1) over each week by the trapezoid rule -> (..., W)."""
+    """Integrate daily snapshots (..., >= 7W + 1) over each week by the trapezoid rule:
+    -> (..., W)."""
     mid = 0.5 * (daily[..., 1:] + daily[..., :-1])
     return mid[..., : 7 * n_weeks].reshape(*daily.shape[:-1], n_weeks, 7).sum(axis=-1)
 

@@ -30,6 +30,7 @@ from optimiser.schema import (
     ConsumptionRow,
     CrossingRow,
     DepotRow,
+    Epidemic,
     NeedRow,
     ProvinceRow,
     Sanctions,
@@ -84,6 +85,13 @@ class Scenario:
     @property
     def n_weeks(self) -> int:
         return self.config.horizon_weeks
+
+    @property
+    def epidemic(self) -> Epidemic:
+        """The epidemic block, which every step that models the epidemic needs."""
+        if self.config.epidemic is None:
+            raise ScenarioError(["scenario.yaml: 'epidemic' is missing; this step needs it"])
+        return self.config.epidemic
 
     @cached_property
     def province_ids(self) -> list[str]:

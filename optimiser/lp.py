@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -153,7 +154,7 @@ class Solver:
     def __init__(self, lp: ArrayLP, method: str = "simplex", time_limit_s: float | None = None):
         self.lp, self.method = lp, method
         self.highs = new_highs()
-        options = { "solver": method, "threads": 1, "random_seed": 0}
+        options: dict[str, Any] = {"solver": method, "threads": 1, "random_seed": 0}
         if time_limit_s is not None:
             options["time_limit"] = float(time_limit_s)
         for name, value in options.items():
@@ -187,7 +188,7 @@ class Solver:
         if rows.size:
             lower = np.broadcast_to(np.asarray(lower, dtype=float), rows.shape).copy()
             upper = np.broadcast_to(np.asarray(upper, dtype=float), rows.shape).copy()
-            self.highs.changeRowsBounds(rows.size, rows, lower, upper)
+            self.highs.changeRowsBounds(rows.size, rows, lower, upper)  # type: ignore[attr-defined]
 
     def set_coefficients(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
         """Coefficients of existing (row, column) pairs; highspy offers them one at a time

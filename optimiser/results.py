@@ -43,7 +43,7 @@ def _var(dims, data, units: str, long_name: str) -> xr.Variable:
 def _coords(outcome: Outcome) -> dict[str, Any]:
     scn, net = outcome.scenario, outcome.network
     cfg = scn.config
-    nodes = {**{p.id: p for p in scn.provinces}, **{d.id: d for d in scn.depots},
+    nodes: dict[str, Any] = {**{p.id: p for p in scn.provinces}, **{d.id: d for d in scn.depots},
              **{c.id: c for c in scn.crossings}}  # fmt: skip
     coords: dict[str, Any] = {
         "commodity": scn.commodity_ids,
@@ -134,31 +134,54 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
                                       "deaths one more tonne of quota would save, from the "
                                       "LP's dual"),
     }  # fmt: skip
-    if outcome.gradient is not None:
-        data["harm_gradient"] = _var(cpw, outcome.gradient, "deaths/unit",
-                                     "deaths averted per unit more aid, at the plan")
-        data["load"] = _var(cpw, outcome.loads, "see capacity_unit",
-                            "what each capacity would need to serve the whole epidemic")
-        data["coverage"] = _var(cpw, aid_coverage(outcome.aid, outcome.loads), "1",
-                                "share of the load the aid covers")
-        data["lab_capacity"] = _var("province", outcome.needs.lab_capacity, "tests/week",
-                                    "tests the province's own laboratories can run")
-        data["tests_needed"] = _var(pw, outcome.needs.tests, "tests",
-                                    "tests in the testing programme (ESFT, with the floor)")
+    if outcome.gradient is not None and outcome.loads is not None and outcome.needs is not None:
+        data["harm_gradient"] = _var(
+            cpw, outcome.gradient, "deaths/unit", "deaths averted per unit more aid, at the plan"
+        )
+        data["load"] = _var(
+            cpw,
+            outcome.loads,
+            "see capacity_unit",
+            "what each capacity would need to serve the whole epidemic",
+        )
+        data["coverage"] = _var(
+            cpw, aid_coverage(outcome.aid, outcome.loads), "1", "share of the load the aid covers"
+        )
+        data["lab_capacity"] = _var(
+            "province",
+            outcome.needs.lab_capacity,
+            "tests/week",
+            "tests the province's own laboratories can run",
+        )
+        data["tests_needed"] = _var(
+            pw,
+            outcome.needs.tests,
+            "tests",
+            "tests in the testing programme (ESFT, with the floor)",
+        )
     history = outcome.history
-    data["deaths_by_iteration"] = _var("iteration", [h.deaths for h in history], "persons",
-                                       "deaths by the end of the outlook at each trial plan")
-    data["predicted_by_iteration"] = _var("iteration", [h.predicted for h in history], "deaths",
-                                          "improvement in merit the LP predicted")
+    data["deaths_by_iteration"] = _var(
+        "iteration",
+        [h.deaths for h in history],
+        "persons",
+        "deaths by the end of the outlook at each trial plan",
+    )
+    data["predicted_by_iteration"] = _var(
+        "iteration",
+        [h.predicted for h in history],
+        "deaths",
+        "improvement in merit the LP predicted",
+    )
     data["actual_by_iteration"] = _var("iteration", [np.nan if h.actual is None else h.actual
                                                      for h in history], "deaths",
                                        "improvement in merit achieved")  # fmt: skip
-    data["trust_region_by_iteration"] = _var("iteration", [h.trust_region for h in history],
-                                             "1", "largest coverage change allowed")
+    data["trust_region_by_iteration"] = _var(
+        "iteration", [h.trust_region for h in history], "1", "largest coverage change allowed"
+    )
     data["accepted_by_iteration"] = _var("iteration", np.array([h.accepted for h in history],
                                                                dtype=np.int8), "1",
                                          "the trial plan was accepted")  # fmt: skip
-    if outcome.people_no_aid is not None:
+    if outcome.people_no_aid is not None and outcome.people_with_plan is not None:
         cpd = ("compartment", "province", "day")
         n_c = len(COMPARTMENTS)
         data["people_no_aid"] = _var(cpd, outcome.people_no_aid[:n_c], "persons",
@@ -173,7 +196,8 @@ def fill_rates(ds: xr.Dataset) -> tuple[dict, dict]:
     need, delivered, reach = ds["need"], ds["delivered"], ds["reachable"]
     whole = delivered.sum(("province", "week")) / need.sum(("province", "week"))
     reachable = (delivered * reach).sum(("province", "week")) / (need * reach).sum(
-        ("province", "week"))
+        ("province", "week")
+    )
     team_total = float(ds["team_need"].sum())
     team = float(1.0 - ds["team_unmet"].sum() / team_total) if team_total else float("nan")
     fill = {**dict(zip(ds["commodity"].values.tolist(), whole.values.tolist(), strict=True)),
@@ -183,9 +207,14 @@ def fill_rates(ds: xr.Dataset) -> tuple[dict, dict]:
 
 
 def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
-    if outcome.people_no_aid is None:
-        return {"epidemic": "not computed: needs come from needs.csv", "deaths_no_aid": None,
-                "deaths_with_plan": None, "infections_no_aid": None, "infections_with_plan": None}
+    if outcome.people_no_aid is None or outcome.people_with_plan is None:
+        return {
+            "epidemic": "not computed: needs come from needs.csv",
+            "deaths_no_aid": None,
+            "deaths_with_plan": None,
+            "infections_no_aid": None,
+            "infections_with_plan": None,
+        }
     scn = outcome.scenario
     population = np.array([p.population for p in scn.provinces], dtype=float)
     horizon_day = 7 * scn.n_weeks
@@ -199,7 +228,7 @@ def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
         for what, f in (("deaths", total_deaths),
                         ("infections", lambda y, day=None: total_infections(y, population, day)))
     }  # fmt: skip
-    epi = scn.config.epidemic
+    epi = scn.epidemic
     return {
         "epidemic": "SEIR model",
         # The headline: the whole outlook, the window every lever is valued over.
@@ -238,8 +267,11 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
             "deaths_range_last_iterations": _last_range(history),
             "history": [vars(h) for h in history],
         },
-        "lp": {"columns": outcome.lp.n_columns, "rows": outcome.lp.n_rows,
-               "method": outcome.lp.method},  # fmt: skip
+        "lp": {
+            "columns": outcome.lp.n_columns,
+            "rows": outcome.lp.n_rows,
+            "method": outcome.lp.method,
+        },  # fmt: skip
         "timings_s": {k: round(v, 4) for k, v in outcome.timings_s.items()},
         "provenance": provenance(outcome),
     }

@@ -71,9 +71,7 @@ class Epidemic(Frozen):
         "d", "mean infectious time before symptom onset (He et al. Nat Med 2020: from 2.3 d "
         "before onset)", default=2.3, ge=0.0, le=30.0,
     )  # fmt: skip
-    infectious_days: float = F(
-        "d", "mean infectious period after symptom onset", gt=0.0, le=60.0
-    )
+    infectious_days: float = F("d", "mean infectious period after symptom onset", gt=0.0, le=60.0)
     asymptomatic_share: float = F(
         "1", "share of infections that never show symptoms (Buitrago-Garcia et al. PLoS Med "
         "2020: 20 %, 95 % CI 17-25 %)", default=0.2, ge=0.0, lt=1.0,

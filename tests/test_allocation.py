@@ -69,9 +69,15 @@ def solve(folder, need, harm, team_need=None, team_harm=None):
     n_p, n_w = need.shape[1:]
     team_need = np.zeros((n_p, n_w)) if team_need is None else team_need
     team_harm = np.zeros((n_p, n_w)) if team_harm is None else team_harm
-    lp.update(need=need, team_need=team_need,
-              harm={"use": -harm, "team_fill": -team_harm * team_need,
-                    "offset": float((harm * need).sum() + (team_harm * team_need).sum())})  # fmt: skip
+    lp.update(
+        need=need,
+        team_need=team_need,
+        harm={
+            "use": -harm,
+            "team_fill": -team_harm * team_need,
+            "offset": float((harm * need).sum() + (team_harm * team_need).sum()),
+        },
+    )
     rerun = Rerun(lp, need, team_need)
     return scenario, net, rerun, Solved(lp.solve(), need, team_need)
 

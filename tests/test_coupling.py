@@ -25,8 +25,17 @@ def test_dantzigs_transport_problem_at_any_price_of_a_life(usd_per_death, tmp_pa
     """Two plants (Seattle 350, San Diego 600 cases), three markets (New York 325, Chicago 300,
     Topeka 275), 90 USD per case per thousand miles: 153.675 thousand USD (Dantzig 1963)."""
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", str(DANTZIG), "--out", str(out),
-                                       "--set", f"objective.usd_per_death_averted={usd_per_death}"])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(DANTZIG),
+            "--out",
+            str(out),
+            "--set",
+            f"objective.usd_per_death_averted={usd_per_death}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["spending_usd"]["transport"] == pytest.approx(153_675.0, rel=1e-6)
@@ -39,7 +48,9 @@ def test_planners_own_needs_skip_the_epidemic(tmp_path):
             dict(week=1, province="x", commodity="kit", quantity=30)]  # fmt: skip
     write_csv(folder / "needs.csv", rows)
     text = (folder / "scenario.yaml").read_text()
-    (folder / "scenario.yaml").write_text(text.replace("sanctions.yaml", "sanctions.yaml\n  needs: needs.csv"))
+    (folder / "scenario.yaml").write_text(
+        text.replace("sanctions.yaml", "sanctions.yaml\n  needs: needs.csv")
+    )
     supply = [dict(depot="a", commodity="kit", units_per_week=100, source="t"),
               dict(depot="b", commodity="kit", units_per_week=0, source="t")]  # fmt: skip
     write_csv(folder / "supply.csv", supply)

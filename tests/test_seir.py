@@ -80,8 +80,16 @@ def test_the_plain_model_is_reproduced_without_aid():
     days = 182
     contact = np.where(np.arange(days) < 30, 1.0, 0.7)
     reference = plain_model(days, contact)
-    people = integrate(SEIRParameters(**PLAIN), POP, [100, 10, 0], days, mixing=MIXING,
-                       contact_factor=contact[:, None] * np.ones(3), rtol=1e-10, atol=1e-8)[0]  # fmt: skip
+    people = integrate(
+        SEIRParameters(**PLAIN),
+        POP,
+        [100, 10, 0],
+        days,
+        mixing=MIXING,
+        contact_factor=contact[:, None] * np.ones(3),
+        rtol=1e-10,
+        atol=1e-8,
+    )[0]
     deaths, infections = people[D, :, -1].sum(), (POP - people[S, :, -1]).sum()
     assert deaths == pytest.approx(reference[6, :, -1].sum(), rel=1e-6)
     assert infections == pytest.approx((POP - reference[0, :, -1]).sum(), rel=1e-6)
@@ -92,8 +100,15 @@ def test_the_plain_model_is_reproduced_without_aid():
 def test_population_is_conserved_and_nothing_goes_negative():
     days = 180
     aid = random_aid(np.random.default_rng(1), days // 7 + 1, days)
-    people = integrate(SEIRParameters(**FULL), POP, [100, 10, 0], days, mixing=MIXING, aid=aid,
-                       contact_factor=np.where(np.arange(days) < 30, 1.0, 0.7)[:, None])[0]  # fmt: skip
+    people = integrate(
+        SEIRParameters(**FULL),
+        POP,
+        [100, 10, 0],
+        days,
+        mixing=MIXING,
+        aid=aid,
+        contact_factor=np.where(np.arange(days) < 30, 1.0, 0.7)[:, None],
+    )[0]
     alive_and_dead = people[: len(COMPARTMENTS)].sum(axis=0)
     np.testing.assert_allclose(alive_and_dead, POP[:, None] * np.ones(days + 1), rtol=1e-9)
     # Only round-off below the absolute tolerance (1e-6 persons) may dip under zero.
@@ -209,8 +224,17 @@ def test_the_reproduction_number_matches_the_simulated_growth(full_aid):
     contact = 0.8
     days = 120
     aid = np.full((4, days, 3), 1.0e12) if full_aid else None
-    people = integrate(params, POP, [10.0, 1.0, 1.0], days, mixing=MIXING, aid=aid,
-                       contact_factor=np.full((days, 3), contact), rtol=1e-10, atol=1e-10)[0]  # fmt: skip
+    people = integrate(
+        params,
+        POP,
+        [10.0, 1.0, 1.0],
+        days,
+        mixing=MIXING,
+        aid=aid,
+        contact_factor=np.full((days, 3), contact),
+        rtol=1e-10,
+        atol=1e-10,
+    )[0]
     infected = people[[STATES.index(c) for c in ("E", "P", "A", "I", "T", "QP", "Q", "QA", "H")]]
     total = infected.sum(axis=(0, 1))
     window = slice(60, 90)  # past the start's transients, before susceptibles run down
