@@ -28,7 +28,7 @@ from models.seir import E, S, SEIRParameters, integrate
 from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import Scenario, ScenarioError
 from optimiser.output_folder import Output
-from optimiser.reading import clip, csv_rows, listing, read_text, show
+from optimiser.reading import clip, csv_rows, listing, read_text, show, too_many
 from optimiser.schema import FITTABLE
 
 NATIONAL = "national"
@@ -83,6 +83,8 @@ def read_observed(path: str | Path, scenario: Scenario) -> Observed:
     dates, regions, counts, days = [], [], [], []
     seen: dict[tuple[str, str], int] = {}
     for line, cells in enumerate(rows, start=2):
+        if too_many(problems, 0, path, line):
+            break
         where = f"{path}, line {line}"
         if len(cells) != len(header):
             problems.append(f"{where}: {len(cells)} cells; expected {len(header)}, one per "

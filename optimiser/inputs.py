@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from optimiser.reading import (
+    MAX_TABLE_ROWS,
     clip,
     csv_rows,
     listing,
@@ -31,6 +32,7 @@ from optimiser.reading import (
     read_text,
     read_yaml,
     show,
+    too_many,
 )
 from optimiser.schema import (
     LEVERS,
@@ -49,7 +51,7 @@ from optimiser.schema import (
 DPRK, ROK = "DPRK", "ROK"
 CALIBRATION_LIMITS = {"r0": 20.0, "reduction": 1.0, "reporting": 1.0, "seed": 1e10}
 """Largest upper search bound per fitted parameter (r0 as epidemic.r0; seed in persons)."""
-MAX_PLAN_CELLS = 2_000_000
+MAX_PLAN_CELLS = 500_000
 """Most (commodity x (arc + node) x week) cells a scenario may span (the default: 14,768)."""
 
 
@@ -177,11 +179,15 @@ def _read_yaml(path: Path, problems: list[str], within: Path | None = None) -> d
 
 
 def _read_csv(
-    path: Path, row_model: type[BaseModel], problems: list[str], within: Path | None = None
+    path: Path,
+    row_model: type[BaseModel],
+    problems: list[str],
+    within: Path | None = None,
+    max_rows: int = MAX_TABLE_ROWS,
 ) -> tuple | None:
     """Rows of a CSV file validated one by one; empty cells count as missing."""
     text = read_text(path, problems, within)
-    table = None if text is None else csv_rows(path, text, problems)
+    table = None if text is None else csv_rows(path, text, problems, max_rows)
     if table is None:
         return None
     header, cells = table
@@ -198,6 +204,8 @@ def _read_csv(
     rows = []
     before = len(problems)
     for line, row in enumerate(cells, start=2):
+        if too_many(problems, before, path, line):
+            break
         if len(row) > len(header):
             problems.append(f"{path}, line {line}: more cells than the {len(header)} columns")
             continue
@@ -554,10 +562,11 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
         raise ScenarioError(problems)
 
     files = {name: folder / getattr(config.tables, name) for name in (*TABLE_ROWS, "sanctions")}
-    scn: dict = {
-        name: _read_csv(files[name], model, problems, within=folder)
-        for name, model in TABLE_ROWS.items()
-    }
+    scn: dict = {}
+    rows_left = MAX_TABLE_ROWS  # one budget for all tables, so memory stays bounded
+    for name, model in TABLE_ROWS.items():
+        scn[name] = _read_csv(files[name], model, problems, within=folder, max_rows=rows_left)
+        rows_left -= len(scn[name] or ())
     sanctions_raw = _read_yaml(files["sanctions"], problems, within=folder)
     if sanctions_raw is not None:
         scn["sanctions"] = _validate(Sanctions, sanctions_raw, str(files["sanctions"]), problems)
@@ -581,7 +590,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
         mobility = _read_mobility(files["mobility"], province_ids, problems, within=folder)
     if config.tables.needs:
         files["needs"] = folder / config.tables.needs
-        needs = _read_csv(files["needs"], NeedRow, problems, within=folder)
+        needs = _read_csv(files["needs"], NeedRow, problems, folder, max(rows_left, 0))
         if needs is not None:
             problems += check_needs(needs, scn, config, files["needs"])
     if problems:

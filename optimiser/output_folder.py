@@ -117,12 +117,13 @@ class Output:
             kind = "a symbolic link" if self.target.is_symlink() else "not a folder"
             raise OutputError(f"--out {self.given}: exists and is {kind}; aidopt writes a "
                               f"folder there: choose a new folder")  # fmt: skip
-        foreign = foreign_files(self.target)
-        if foreign:
+        foreign, changed = foreign_files(self.target)
+        held = [f"files that are not an aidopt result ({_names(foreign)})"] * bool(foreign)
+        held += [f"files changed since aidopt wrote them ({_names(changed)})"] * bool(changed)
+        if held:
             raise OutputError(
-                f"--out {self.given}: holds files that are not an aidopt result "
-                f"({_names(foreign)}); aidopt replaces only a folder it wrote whole "
-                f"(marked by {MARKER}): choose an empty or new folder"
+                f"--out {self.given}: holds {' and '.join(held)}; aidopt replaces only a folder "
+                f"it wrote whole (marked by {MARKER}): choose an empty or new folder"
             )
 
     def write(self, writers: Writers) -> list[Path]:
@@ -268,25 +269,24 @@ def _remove_empty(folders: Sequence[Path]) -> None:
             return
 
 
-def foreign_files(folder: Path) -> list[str]:
-    """Names in `folder` that its marker does not list, or that changed since aidopt wrote them;
-    with no complete marker, every name (an empty folder has none)."""
+def foreign_files(folder: Path) -> tuple[list[str], list[str]]:
+    """Names in `folder` aidopt did not write, and names it wrote that have changed since.
+    Without a complete marker every name is foreign (an empty folder has none)."""
     names = sorted(os.listdir(folder))
     marker = _read_marker(folder)
     if marker is None or marker.get("state") != "complete":
-        return names
+        return names, []
     listed: dict = marker["files"]
-    foreign = []
+    foreign, changed = [], []
     for n in names:
+        path = folder / n
         if n == MARKER:
             continue
-        path = folder / n
-        expected = listed.get(n)
-        if expected is None or path.is_symlink() or not path.is_file():
+        if listed.get(n) is None or path.is_symlink() or not path.is_file():
             foreign.append(n)
-        elif path.stat().st_size != expected["bytes"] or _digest(path) != expected:
-            foreign.append(f"{n} (changed since aidopt wrote it)")
-    return foreign
+        elif _digest(path) != listed[n]:
+            changed.append(n)
+    return foreign, changed
 
 
 def _names(names: Sequence[str]) -> str:

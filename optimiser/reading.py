@@ -16,12 +16,15 @@ from pathlib import Path
 
 import yaml
 
-MAX_TABLE_BYTES = 16 * 2**20
-"""Largest CSV table read [bytes] (16 MiB; the shipped tables are under 20 kB)."""
+MAX_TABLE_BYTES = 4 * 2**20
+"""Largest CSV table read [bytes] (4 MiB; the shipped tables are under 20 kB)."""
 MAX_YAML_BYTES = 2**20
 """Largest YAML file read [bytes] (1 MiB)."""
-MAX_TABLE_ROWS = 100_000
-"""Most data rows read from one CSV table."""
+MAX_TABLE_ROWS = 50_000
+"""Most data rows a scenario's CSV tables hold together, or an observed file (a 52-week needs
+table for 13 provinces and 9 items has 6,084)."""
+MAX_FILE_PROBLEMS = 100
+"""A table stops being checked row by row after this many problems."""
 MAX_YAML_ALIASES = 100
 """Most aliases (`*name`) in one YAML document."""
 MAX_YAML_VALUES = 100_000
@@ -47,6 +50,14 @@ def listing(names: Iterable[object], limit: int = SHOWN_NAMES) -> str:
     shown = [clip(str(n)) for n in names]
     more = f" and {len(shown) - limit} more" if len(shown) > limit else ""
     return ", ".join(shown[:limit]) + more
+
+
+def too_many(problems: list[str], before: int, path: Path, line: int) -> bool:
+    """True, with a closing note, once a file has given MAX_FILE_PROBLEMS problems."""
+    if len(problems) - before < MAX_FILE_PROBLEMS:
+        return False
+    problems.append(f"{path}: stopped at line {line} after {MAX_FILE_PROBLEMS} problems")
+    return True
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -135,7 +146,8 @@ def csv_rows(
                 continue
             if len(rows) == max_rows:
                 problems.append(
-                    f"{path}: more than {max_rows:,} rows; at most {max_rows:,} are read"
+                    f"{path}: more than {max_rows:,} rows; a scenario's tables may hold "
+                    f"{MAX_TABLE_ROWS:,} rows together, an observed file as many"
                 )
                 return None
             rows.append(cells)
