@@ -20,16 +20,23 @@ from optimiser.reading import clip
 
 DEFAULT_SCENARIO = Path("inputs/korea-2020")
 INVALID_INPUT, SOLVER_FAILED = 2, 1
-MAX_PROBLEMS_SHOWN, MAX_PROBLEM_CHARS = 50, 1000
-"""Bounds on an error report, whatever the input: problems listed, and characters in each."""
+MAX_PROBLEMS_SHOWN, MAX_PROBLEM_CHARS, MAX_REPORT_CHARS = 50, 1000, 8000
+"""Bounds on an error report, whatever the input: problems listed, characters in each, and
+characters in all."""
 
 
 def _fail(problems: list[str], status: int) -> None:
     click.echo(f"error: {len(problems)} problem(s):" if len(problems) > 1 else "error:", err=True)
+    lines: list[str] = []
     for problem in problems[:MAX_PROBLEMS_SHOWN]:
-        click.echo(f"  {clip(problem, MAX_PROBLEM_CHARS)}", err=True)
-    if len(problems) > MAX_PROBLEMS_SHOWN:
-        click.echo(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more problem(s)", err=True)
+        line = f"  {clip(problem, MAX_PROBLEM_CHARS)}"
+        if lines and sum(map(len, lines)) + len(line) > MAX_REPORT_CHARS:
+            break
+        lines.append(line)
+    for line in lines:
+        click.echo(line, err=True)
+    if len(problems) > len(lines):
+        click.echo(f"  ... and {len(problems) - len(lines)} more problem(s)", err=True)
     sys.exit(status)
 
 

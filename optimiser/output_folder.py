@@ -139,7 +139,7 @@ class Output:
             for n, write in writers.items():
                 try:
                     write(staging / n)
-                except OSError as exc:
+                except (OSError, RuntimeError) as exc:  # netCDF4 reports a full disk as Runtime
                     raise self._write_error(self.given / n, exc) from None
                 _pause(f"wrote {n}")
             digests = {n: _digest(staging / n, sync=True) for n in writers}
@@ -160,10 +160,10 @@ class Output:
         _fsync(self.target.parent)
         return [self.given / n for n in writers]
 
-    def _write_error(self, where: Path, exc: OSError) -> WriteError:
+    def _write_error(self, where: Path, exc: Exception) -> WriteError:
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
         return WriteError(
-            f"{where}: cannot be written ({exc.strerror or exc}); nothing was changed at "
-            f"{self.given}"
+            f"{where}: cannot be written ({reason}); nothing was changed at {self.given}"
         )
 
     def _install(self, staging: Path) -> Path | None:
@@ -375,9 +375,9 @@ def _remove_ours(folder: Path) -> bool:
     if that leaves it empty, so nothing aidopt did not write is ever deleted."""
     if folder.is_symlink() or not folder.is_dir():
         return False
-    marker = _read_marker(folder)
-    names = set(marker["files"]) if marker else set()
-    for n in names | {MARKER, MARKER_TMP}:
+    marker = _read_marker(folder)  # without a valid one, only its unfinished draft is ours
+    names = set(marker["files"]) | {MARKER, MARKER_TMP} if marker else {MARKER_TMP}
+    for n in names:
         path = folder / n
         if path.is_symlink() or path.is_file():
             path.unlink(missing_ok=True)
