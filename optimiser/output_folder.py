@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from optimiser.reading import listing
+
 MARKER = ".aidopt-result.json"
 """Names the command, version, time and every file (with size and SHA-256) aidopt wrote."""
 MARKER_TMP = MARKER + ".tmp"
-SHOWN_NAMES = 20
-"""Longest list of file names an error message shows."""
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
 
 
@@ -118,8 +118,8 @@ class Output:
             raise OutputError(f"--out {self.given}: exists and is {kind}; aidopt writes a "
                               f"folder there: choose a new folder")  # fmt: skip
         foreign, changed = foreign_files(self.target)
-        held = [f"files that are not an aidopt result ({_names(foreign)})"] * bool(foreign)
-        held += [f"files changed since aidopt wrote them ({_names(changed)})"] * bool(changed)
+        held = [f"files that are not an aidopt result ({listing(foreign)})"] * bool(foreign)
+        held += [f"files changed since aidopt wrote them ({listing(changed)})"] * bool(changed)
         if held:
             raise OutputError(
                 f"--out {self.given}: holds {' and '.join(held)}; aidopt replaces only a folder "
@@ -287,11 +287,6 @@ def foreign_files(folder: Path) -> tuple[list[str], list[str]]:
         elif _digest(path) != listed[n]:
             changed.append(n)
     return foreign, changed
-
-
-def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:SHOWN_NAMES])
-    return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
 
 
 # --- the lock ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ MAX_TABLE_BYTES = 4 * 2**20
 """Largest CSV table read [bytes] (4 MiB; the shipped tables are under 20 kB)."""
 MAX_YAML_BYTES = 2**20
 """Largest YAML file read [bytes] (1 MiB)."""
-MAX_TABLE_ROWS = 50_000
+MAX_TABLE_ROWS = 30_000
 """Most data rows a scenario's CSV tables hold together, or an observed file (a 52-week needs
 table for 13 provinces and 9 items has 6,084)."""
 MAX_FILE_PROBLEMS = 100
@@ -34,8 +34,12 @@ SHOWN_CHARS, SHOWN_NAMES = 80, 20
 
 
 def clip(text: str, limit: int = SHOWN_CHARS) -> str:
-    """`text` cut to `limit` characters, marked with '...' where cut."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """`text` cut to `limit` characters, marked with '...' where cut, with characters that are
+    not printable (line breaks, terminal escapes) shown as escapes."""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def show(value: object) -> str:
@@ -238,10 +242,12 @@ def parse_yaml(text: str) -> object:
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
     """Where and what, without the file's text (PyYAML's own message quotes the line)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"character {exc.position + 1}: {exc.reason} (#x{exc.character:04x})"
     mark = getattr(exc, "problem_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     context = getattr(exc, "context", None)
-    problem = getattr(exc, "problem", None) or "not valid YAML"
+    problem = getattr(exc, "problem", None) or type(exc).__name__
     return clip(where + (f"{context}: " if context else "") + problem, 2 * SHOWN_CHARS)
 
 
