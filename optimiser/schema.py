@@ -95,9 +95,10 @@ class Epidemic(Frozen):
         "weeks", "weeks after the horizon whose deaths still value testing in the plan",
         default=8, ge=0, le=104,
     )  # fmt: skip
-    initial_infections: dict[Identifier, Annotated[float, Field(le=MAX_QUANTITY)]] | None = F(
-        "persons", "seed infections per province; replaces provinces.csv's column", default=None
-    )
+    initial_infections: dict[Identifier, Annotated[float, Field(le=10**10)]] | None = F(
+        "persons", "seed infections per province; replaces provinces.csv's column; each at most "
+        "1e10", default=None,
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Epidemic:
