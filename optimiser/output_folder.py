@@ -117,7 +117,10 @@ class Output:
             kind = "a symbolic link" if self.target.is_symlink() else "not a folder"
             raise OutputError(f"--out {self.given}: exists and is {kind}; aidopt writes a "
                               f"folder there: choose a new folder")  # fmt: skip
-        foreign, changed = foreign_files(self.target)
+        try:
+            foreign, changed = foreign_files(self.target)
+        except OSError as exc:
+            raise OutputError(f"--out {self.given}: cannot be read ({exc.strerror})") from None
         held = [f"files that are not an aidopt result ({listing(foreign)})"] * bool(foreign)
         held += [f"files changed since aidopt wrote them ({listing(changed)})"] * bool(changed)
         if held:
@@ -155,9 +158,12 @@ class Output:
             raise
         self.installed = True
         _pause("installed")
-        if earlier is not None:
-            _remove_ours(earlier)
-        _fsync(self.target.parent)
+        try:
+            if earlier is not None:
+                _remove_ours(earlier)
+            _fsync(self.target.parent)
+        except OSError:
+            pass  # the result is in place; the next start-up clears what is left aside
         return [self.given / n for n in writers]
 
     def _write_error(self, where: Path, exc: Exception) -> WriteError:
