@@ -74,10 +74,10 @@ class Mobility(Frozen):
 
 class Epidemic(Frozen):
     r0: float = F("1", "basic reproduction number", gt=0.0, le=20.0)
-    latent_days: float = F("d", "mean time from infection to infectiousness", gt=0.0, le=365)
-    infectious_days: float = F("d", "mean infectious period", gt=0.0, le=365)
+    latent_days: float = F("d", "mean time from infection to infectiousness", ge=0.1, le=365)
+    infectious_days: float = F("d", "mean infectious period", ge=0.1, le=365)
     hospital_share: float = F("1", "share of infections needing hospital care", ge=0.0, le=1.0)
-    stay_days: float = F("d", "mean length of hospital stay", gt=0.0, le=365)
+    stay_days: float = F("d", "mean length of hospital stay", ge=0.1, le=365)
     fatality_care: float = F("1", "deaths among hospitalised with adequate care", ge=0.0, le=1.0)
     fatality_no_care: float = F("1", "deaths among hospitalised without it", ge=0.0, le=1.0)
     detection_base_per_day: float = F("1/d", "detection rate with no testing aid", ge=0.0, le=10)
@@ -123,7 +123,7 @@ class Staff(Frozen):
         "teams/week", "ROK medical teams that can leave each week", ge=0, le=1e6
     )
     staff_per_team: int = F("persons", "staff in one team", gt=0, le=10_000)
-    patients_per_team: float = F("patients", "hospital patients one team cares for", gt=0, le=1e6)
+    patients_per_team: float = F("patients", "hospital patients one team cares for", ge=0.1, le=1e6)
     deployment_weeks: int = F("weeks", "how long a team stays once deployed", ge=1, le=520)
     care_share: float = F("1", "weight of staff within the care lever", ge=0.0, le=1.0)
     cost_usd_per_team_week: float = F(
