@@ -257,6 +257,24 @@ def test_a_run_killed_at_any_step_leaves_one_whole_result(step, exchange, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_writer_in_another_process_holds_the_folder_until_it_ends(tiny, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stderr=subprocess.PIPE,
+                            env={**os.environ, "AIDOPT_TEST_PAUSE_AT": "complete"}, cwd=ROOT,
+                            text=True)  # fmt: skip
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "paused at complete\n"
+    result = cli("run", str(tiny), "--out", str(out))
+    assert result.exit_code == 2
+    assert f"another aidopt (pid {proc.pid}) is writing this folder" in result.output
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert cli("run", str(tiny), "--out", str(out)).exit_code == 0
+    assert json.loads((out / MARKER).read_text())["command"] == "run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny"]
+
+
 @pytest.mark.slow
 def test_aidopt_run_killed_while_installing_keeps_the_earlier_result(tiny, tmp_path):
     out = tmp_path / "out"
