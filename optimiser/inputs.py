@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from optimiser.reading import (
     MAX_TABLE_ROWS,
+    SHOWN_NAMES,
     clip,
     csv_rows,
     listing,
@@ -199,7 +200,9 @@ def _read_csv(
     bad = [f"unknown column '{clip(c)}'" for c in header if c not in columns]
     bad += [f"missing column '{c}'" for c in required if c not in header]
     if bad:
-        problems.append(f"{path}: {listing(bad)}; valid columns: {', '.join(columns)}")
+        more = [f"and {len(bad) - SHOWN_NAMES} more"] if len(bad) > SHOWN_NAMES else []
+        problems.append(f"{path}: {'; '.join(bad[:SHOWN_NAMES] + more)}; valid columns: "
+                        f"{', '.join(columns)}")  # fmt: skip
         return None
     rows = []
     before = len(problems)
