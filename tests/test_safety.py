@@ -18,6 +18,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import DEFAULT_SCENARIO, ROOT, tiny_scenario, write_csv
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import optimiser.coupling
 from optimiser import output_folder
@@ -644,12 +646,6 @@ def test_an_unexpected_error_is_one_line_and_leaves_nothing(tiny, tmp_path, monk
 
 # --- random damage to the shipped tables ---------------------------------------------------
 
-try:
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover - hypothesis is in the test extra
-    given = None
-
 NASTY = [
     "", " ", "nan", "NaN", "inf", "-inf", "-1", "0", "1e308", "1e-320", "1e20", "\u00b2",
     "1" + "0" * 30, "\u2028", '"', ",", "\r\n", "\x00", "../../etc/passwd", "/dev/zero",
@@ -697,7 +693,6 @@ def mutate(data: bytes, name: str, kind: str, draw) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(given is None, reason="needs hypothesis")
 def test_random_damage_to_the_tables_is_reported_never_crashes():
     """`aidopt validate` on damaged copies of the shipped scenario: exit 0 or 2, no traceback,
     a bounded report, and no runaway time or memory (catches hangs and bombs, not slowness)."""
