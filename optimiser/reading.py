@@ -198,7 +198,7 @@ class StrictLoader(yaml.SafeLoader):
             )
         return node
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
         if isinstance(node, yaml.MappingNode):
             first: dict[object, int] = {}
             for key_node, _ in node.value:
