@@ -15,6 +15,7 @@ intervals from the Jacobian at the optimum, mapped back from the log scale where
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from scipy.stats import qmc
 from models.seir import ONSETS, SEIRParameters, integrate
 from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import Scenario, ScenarioError
+from optimiser.output_folder import Output
+from optimiser.reading import clip, csv_rows, listing, read_text, show, too_many
 from optimiser.schema import FITTABLE
 
 NATIONAL = "national"
@@ -56,41 +59,50 @@ class Observed:
 def read_observed(path: str | Path, scenario: Scenario) -> Observed:
     """Read `date,region,new_cases[,days]`; every problem names the file, line and value."""
     path = Path(path)
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise ScenarioError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ScenarioError([f"{path}: not a readable UTF-8 CSV file ({exc})"]) from None
-    valid_columns = {"date", "region", "new_cases", "days", "source"}
-    problems = [
-        f"{path}: missing column '{c}'" for c in ("date", "region", "new_cases")
-        if c not in table.columns
-    ]  # fmt: skip
+    problems: list[str] = []
+    text = read_text(path, problems)
+    table = None if text is None else csv_rows(path, text, problems)
+    if table is None:
+        raise ScenarioError(problems)
+    header, rows = table
+    required, valid_columns = ("date", "region", "new_cases"), ("days", "source")
+    if not set(header) & set(required):  # not a table of reports: quote nothing from it
+        raise ScenarioError([f"{path}: its first line names none of the columns "
+                             f"{', '.join(required)}"])  # fmt: skip
+    problems = [f"{path}: missing column '{c}'" for c in required if c not in header]
     problems += [
-        f"{path}: unknown column '{c}'; valid columns: date, region, new_cases, days, source"
-        for c in table.columns
-        if c not in valid_columns
+        f"{path}: unknown column '{clip(c)}'; valid columns: date, region, new_cases, days, source"
+        for c in header
+        if c not in required + valid_columns
     ]
     if problems:
         raise ScenarioError(problems)
     regions_valid = [*scenario.province_ids, NATIONAL]
+    population = {p.id: p.population for p in scenario.provinces}
+    population[NATIONAL] = sum(population.values())
     start = np.datetime64(scenario.config.start_date, "D")
     dates, regions, counts, days = [], [], [], []
     seen: dict[tuple[str, str], int] = {}
-    for i, row in table.iterrows():
-        line = int(i) + 2
+    for line, cells in enumerate(rows, start=2):
+        if too_many(problems, 0, path, line):
+            break
         where = f"{path}, line {line}"
+        if len(cells) != len(header):
+            problems.append(f"{where}: {len(cells)} cells; expected {len(header)}, one per "
+                            f"column ({', '.join(header)})")  # fmt: skip
+            continue
+        row = dict(zip(header, cells, strict=True))
         try:
             date = np.datetime64(dt.date.fromisoformat(row["date"].strip()), "D")
         except ValueError:
-            problems.append(f"{where}, column 'date': {row['date']!r} is not a date (YYYY-MM-DD)")
+            problems.append(f"{where}, column 'date': {show(row['date'])} is not a date "
+                            f"(YYYY-MM-DD)")  # fmt: skip
             continue
         region = row["region"].strip()
         if region not in regions_valid:
             problems.append(
-                f"{where}, column 'region': {region!r} is not a province of the scenario or "
-                f"'national'; valid: {', '.join(regions_valid)}"
+                f"{where}, column 'region': {show(region)} is not a province of the scenario or "
+                f"'national'; valid: {listing(regions_valid)}"
             )
             continue
         text = row["new_cases"].strip()
@@ -101,26 +113,27 @@ def read_observed(path: str | Path, scenario: Scenario) -> Observed:
                 count = float(text)
             except ValueError:
                 count = -1.0
-            if not np.isfinite(count) or count < 0 or count != int(count):
+            if not 0 <= count <= population[region] or count != int(count):
                 problems.append(
-                    f"{where}, column 'new_cases': {text!r} is invalid; valid: a whole number "
-                    f">= 0, or empty for not reported"
+                    f"{where}, column 'new_cases': {show(text)} is invalid; valid: a whole number "
+                    f">= 0, at most the population of {region} ({population[region]:,}), or empty "
+                    f"for not reported"
                 )
                 continue
         period = row.get("days", "").strip() or "1"
-        if not period.isdigit() or int(period) < 1:
-            problems.append(f"{where}, column 'days': {period!r} is invalid; valid: a whole "
-                            f"number >= 1")  # fmt: skip
+        if not re.fullmatch(r"[0-9]{1,4}", period) or not 1 <= int(period) <= MAX_SPAN_DAYS:
+            problems.append(f"{where}, column 'days': {show(period)} is invalid; valid: a whole "
+                            f"number from 1 to {MAX_SPAN_DAYS}")  # fmt: skip
             continue
         if date > start + MAX_SPAN_DAYS:
             problems.append(
-                f"{where}: {row['date']} is more than {MAX_SPAN_DAYS} days after the "
+                f"{where}: {row['date'].strip()} is more than {MAX_SPAN_DAYS} days after the "
                 f"scenario's start_date {scenario.config.start_date}"
             )
             continue
         if date - int(period) + 1 < start:
             problems.append(
-                f"{where}: {row['date']} ({period} day(s)) begins before the scenario's "
+                f"{where}: {row['date'].strip()} ({period} day(s)) begins before the scenario's "
                 f"start_date {scenario.config.start_date}, when the outbreak is seeded"
             )
             continue
@@ -592,11 +605,11 @@ def plot_fit(table: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def write_calibration(result: FitResult, cal: Calibrator, out: Path) -> list[Path]:
+def write_calibration(result: FitResult, cal: Calibrator, output: Output) -> list[Path]:
+    """Write fit.json, fit.csv, fit.png and scenario-overrides.yaml into the claimed folder."""
     import json
 
-    from optimiser.exports import write_atomically
-
+    out = output.given
     summary = fit_summary(result, cal)
     title = (f"{cal.scenario.config.name}: {cal.observed.path.name}, R2 {result.r2:.2f} "
              f"(sqrt scale)")  # fmt: skip
@@ -606,4 +619,4 @@ def write_calibration(result: FitResult, cal: Calibrator, out: Path) -> list[Pat
         "fit.png": lambda p: plot_fit(result.table, p, title),
         "scenario-overrides.yaml": lambda p: p.write_text(overrides_yaml(result, cal, out)),
     }
-    return write_atomically(out, writers)
+    return output.write(writers)

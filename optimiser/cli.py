@@ -1,28 +1,43 @@
 """Command line: `aidopt run`, `aidopt validate`, `aidopt calibrate`.
 
-Exit status: 0 success, 2 invalid input (nothing written), 1 the solver failed, 3 the closed
-loop did not converge (the result is written, marked `converged: false`).
+Exit status: 0 success, 2 invalid input (nothing written), 1 the solver failed, a file could
+not be written, or an internal error, 3 the closed loop did not converge (the result is
+written, marked `converged: false`).
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 import click
 
 from optimiser.allocation import SolverError
-from optimiser.exports import OutputError, write_outputs
+from optimiser.exports import write_outputs
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
+from optimiser.output_folder import OutputError, prepare_output
+from optimiser.reading import clip
 
 DEFAULT_SCENARIO = Path("inputs/korea-2020")
 INVALID_INPUT, SOLVER_FAILED, NOT_CONVERGED = 2, 1, 3
+MAX_PROBLEMS_SHOWN, MAX_PROBLEM_CHARS, MAX_REPORT_CHARS = 50, 1000, 8000
+"""Bounds on an error report, whatever the input: problems listed, characters in each, and
+characters in all."""
 
 
 def _fail(problems: list[str], status: int) -> None:
     click.echo(f"error: {len(problems)} problem(s):" if len(problems) > 1 else "error:", err=True)
-    for problem in problems:
-        click.echo(f"  {problem}", err=True)
+    lines: list[str] = []
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        line = f"  {clip(problem, MAX_PROBLEM_CHARS)}"
+        if lines and sum(map(len, lines)) + len(line) > MAX_REPORT_CHARS:
+            break
+        lines.append(line)
+    for line in lines:
+        click.echo(line, err=True)
+    if len(problems) > len(lines):
+        click.echo(f"  ... and {len(problems) - len(lines)} more problem(s)", err=True)
     sys.exit(status)
 
 
@@ -44,9 +59,30 @@ overrides_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Guarded(click.Group):
+    """The last guard: an unexpected exception becomes one line and exit status 1. Output
+    folders clean up on the way out, so nothing partial is left."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # the guard is for what nothing else caught
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            text = clip(" ".join(str(exc).split()), MAX_PROBLEM_CHARS)
+            click.echo(
+                f"internal error: {type(exc).__name__}: {text} (aidopt --debug ... shows where)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aidopt")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="show the traceback of an internal error")
+def main(debug: bool) -> None:
     """Plan ROK quarantine supplies and medical teams for the DPRK's provinces."""
 
 
@@ -68,21 +104,17 @@ def run(
 ) -> None:
     """Plan for SCENARIO (a scenario folder) and write the plan and its summary."""
     from optimiser.coupling import run as run_coupling
-    from optimiser.exports import check_output_folder
     from optimiser.results import summary_of, to_dataset
 
     scn = _load(scenario, overrides)
     out = out or Path("results") / scenario.resolve().name
-    try:
-        check_output_folder(out)
-    except OutputError as exc:
-        _fail([str(exc)], INVALID_INPUT)
-    try:
-        outcome = run_coupling(scn)
-    except SolverError as exc:
-        _fail([str(exc)], SOLVER_FAILED)
-    ds = to_dataset(outcome)
-    files = write_outputs(ds, out)
+    with _claim(out, "run", (scenario,)) as output:
+        try:
+            outcome = run_coupling(scn)
+        except SolverError as exc:
+            _fail([str(exc)], SOLVER_FAILED)
+        ds = to_dataset(outcome)
+        files = _written(lambda: write_outputs(ds, output))
     summary = summary_of(ds)
     click.echo(format_summary(summary, out, files))
     if not summary["coupling"]["converged"]:
@@ -95,6 +127,23 @@ def run(
         )
         if not allow_unconverged:
             sys.exit(NOT_CONVERGED)
+
+
+def _claim(out: Path, command: str, inputs: tuple[Path, ...]):
+    """The output folder, checked and locked before anything is computed (or exit 2)."""
+    try:
+        return prepare_output(out, command, inputs)
+    except OutputError as exc:
+        _fail([str(exc)], exc.status)
+        raise  # unreachable: _fail exits
+
+
+def _written(write):
+    """Run a write step; a file that cannot be written is one line and exit status 1."""
+    try:
+        return write()
+    except OutputError as exc:
+        _fail([str(exc)], exc.status)
 
 
 def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
@@ -228,12 +277,10 @@ def _names(text: str | None, option: str, allow_none: bool) -> tuple[str, ...] |
 def calibrate(scenario, observed, fit_names, per_province, until, forecast_days, out, overrides):
     """Fit SCENARIO's epidemic model to reported cases in OBSERVED."""
     from optimiser.calibrate import Calibrator, read_observed, write_calibration
-    from optimiser.exports import check_output_folder
 
     scn = _load(scenario, overrides)
     out = out or Path("results") / f"{scenario.resolve().name}-calibration-{observed.stem}"
     try:
-        check_output_folder(out)
         obs = read_observed(observed, scn)
         per = _names(per_province, "--per-province", allow_none=True)
         fit = _names(fit_names, "--fit", allow_none=False)
@@ -241,10 +288,11 @@ def calibrate(scenario, observed, fit_names, per_province, until, forecast_days,
             fitted = fit or scn.config.calibration.fit
             per = () if obs.national else tuple(f for f in ("seed", "reporting") if f in fitted)
         cal = Calibrator(scn, obs, fit, per, until and until.date(), forecast_days)
-    except (ScenarioError, OutputError) as exc:
-        _fail(getattr(exc, "problems", [str(exc)]), INVALID_INPUT)
-    result = cal.fit()
-    files = write_calibration(result, cal, out)
+    except ScenarioError as exc:
+        _fail(exc.problems, INVALID_INPUT)
+    with _claim(out, "calibrate", (scenario, observed)) as output:
+        result = cal.fit()
+        files = _written(lambda: write_calibration(result, cal, output))
     if not result.converged:
         click.echo(f"WARNING: the fit did not converge ({result.message}); "
                    f"treat its values with care", err=True)  # fmt: skip

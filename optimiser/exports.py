@@ -1,7 +1,7 @@
 """The export step: files written from the result Dataset, never recomputed, written atomically.
 
-A run's folder is assembled in a hidden temporary folder beside it and renamed into place only
-when every file is written, so a failed run leaves nothing behind and never replaces a good
+A run's folder is assembled beside it and swapped into place only when every file is written
+(`optimiser.output_folder`), so a failed run leaves nothing behind and never replaces a good
 result with a broken one.
 """
 
@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 
+from optimiser.output_folder import Output
 from optimiser.results import summary_of
 from optimiser.schema import TEAM
 
@@ -25,10 +23,6 @@ FILES = ("plan.nc", "shipments.csv", "deliveries.csv", "staff.csv", "summary.jso
 QUANTITY_EPS = 1e-3
 """Rows moving less than this are left out of the CSV views; plan.nc keeps every value [units].
 The LP is continuous, so thousandths of a unit are real but no one can act on them."""
-
-
-class OutputError(Exception):
-    """The output folder cannot be written as asked."""
 
 
 def shipments_table(ds: xr.Dataset) -> pd.DataFrame:
@@ -124,48 +118,6 @@ WRITERS: dict[str, Callable[[xr.Dataset, Path], None]] = {
 }
 
 
-RESULT_MARKERS = {"summary.json", "fit.json"}
-"""A folder holding one of these is an earlier aidopt result and may be replaced."""
-
-
-def check_output_folder(out_dir: Path) -> None:
-    """Refuse to replace a folder that is not an earlier aidopt result (or empty)."""
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise OutputError(f"--out {out_dir}: exists and is not a folder")
-        contents = {p.name for p in out_dir.iterdir()}
-        if contents and not contents & RESULT_MARKERS:
-            raise OutputError(
-                f"--out {out_dir}: holds files that are not an aidopt result "
-                f"({', '.join(sorted(contents)[:5])}); choose an empty or new folder"
-            )
-
-
-def write_atomically(out_dir: Path, writers: dict[str, Callable[[Path], None]]) -> list[Path]:
-    """Call each writer on a path in a staging folder, then move the folder into place.
-
-    A failure removes the staging folder and leaves any earlier `out_dir` as it was."""
-    out_dir = Path(out_dir)
-    check_output_folder(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
-        for name, write in writers.items():
-            write(staging / name)
-        os.chmod(staging, 0o755)
-        if out_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, retired / "previous")
-            os.replace(staging, out_dir)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return [out_dir / name for name in writers]
-
-
-def write_outputs(ds: xr.Dataset, out_dir: Path) -> list[Path]:
-    """Write every export of a plan into `out_dir` atomically; returns the files written."""
-    return write_atomically(out_dir, {name: functools.partial(WRITERS[name], ds) for name in FILES})
+def write_outputs(ds: xr.Dataset, output: Output) -> list[Path]:
+    """Write every export of a plan into its claimed folder atomically; returns the files."""
+    return output.write({name: functools.partial(WRITERS[name], ds) for name in FILES})

@@ -7,9 +7,9 @@ raises one `ScenarioError` listing all problems.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
+import os
 import types
 import typing
 from collections import Counter
@@ -22,6 +22,19 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from optimiser.reading import (
+    MAX_TABLE_ROWS,
+    SHOWN_NAMES,
+    clip,
+    csv_rows,
+    listing,
+    parse_yaml,
+    read_bytes,
+    read_text,
+    read_yaml,
+    show,
+    too_many,
+)
 from optimiser.schema import (
     DRIVERS,
     TEAM,
@@ -39,20 +52,10 @@ from optimiser.schema import (
 )
 
 DPRK, ROK = "DPRK", "ROK"
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML loader that leaves dates as text, so pydantic parses them and names the key."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def parse_yaml(text: str) -> object:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+CALIBRATION_LIMITS = {"r0": 20.0, "reduction": 1.0, "reporting": 1.0, "seed": 1e10}
+"""Largest upper search bound per fitted parameter (r0 as epidemic.r0; seed in persons)."""
+MAX_PLAN_CELLS = 500_000
+"""Most (commodity x (arc + node) x week) cells a scenario may span (the default: 14,768)."""
 
 
 class ScenarioError(Exception):
@@ -156,9 +159,7 @@ def _submodel(annotation: object) -> object:
 
 
 def _show(value: object) -> str:
-    if value is None or value == "":
-        return "(empty)"
-    return repr(value)
+    return show(value)
 
 
 def _validate(model: type[BaseModel], data: object, where: str, problems: list[str]):
@@ -167,11 +168,11 @@ def _validate(model: type[BaseModel], data: object, where: str, problems: list[s
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc)
+            key = clip(".".join(str(p) for p in loc))
             what = _describe(model, loc)
             hint = f"; expected {what}" if what else ""
             if err["type"] == "extra_forbidden":
-                valid = ", ".join((f.alias or n) for n, f in model.model_fields.items())
+                valid = listing((f.alias or n) for n, f in model.model_fields.items())
                 problems.append(f"{where}: unknown key '{key}'; valid: {valid}")
             elif err["type"] == "missing":
                 problems.append(f"{where}: '{key}' is missing{hint}")
@@ -184,53 +185,47 @@ def _validate(model: type[BaseModel], data: object, where: str, problems: list[s
         return None
 
 
-def _read_yaml(path: Path, problems: list[str]) -> dict | None:
-    try:
-        data = parse_yaml(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        problems.append(f"{path}: file not found")
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot be read as UTF-8 text ({exc})")
-        return None
-    except yaml.YAMLError as exc:
-        problems.append(f"{path}: not valid YAML: {exc}")
-        return None
-    if not isinstance(data, dict):
-        problems.append(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
-        return None
-    return data
+def _read_yaml(path: Path, problems: list[str], within: Path | None = None) -> dict | None:
+    return read_yaml(path, problems, within)
 
 
 def _read_csv(
-    path: Path, row_model: type[BaseModel], problems: list[str], may_be_empty: bool = False
+    path: Path,
+    row_model: type[BaseModel],
+    problems: list[str],
+    within: Path | None = None,
+    max_rows: int = MAX_TABLE_ROWS,
+    may_be_empty: bool = False,
 ) -> tuple | None:
     """Rows of a CSV file validated one by one; empty cells count as missing."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        problems.append(f"{path}: file not found")
+    text = read_text(path, problems, within)
+    table = None if text is None else csv_rows(path, text, problems, max_rows)
+    if table is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot be read as UTF-8 text ({exc})")
-        return None
-    reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    header, cells = table
     columns = {(f.alias or n): f for n, f in row_model.model_fields.items()}
+    if header and not set(header) & set(columns):  # not this table: quote nothing from it
+        problems.append(f"{path}: its first line names none of the columns {listing(columns)}")
+        return None
     required = [c for c, f in columns.items() if f.is_required()]
-    bad = [f"unknown column '{c}'" for c in header if c not in columns]
+    bad = [f"unknown column '{clip(c)}'" for c in header if c not in columns]
     bad += [f"missing column '{c}'" for c in required if c not in header]
     if bad:
-        problems.append(f"{path}: {'; '.join(bad)}; valid columns: {', '.join(columns)}")
+        more = [f"and {len(bad) - SHOWN_NAMES} more"] if len(bad) > SHOWN_NAMES else []
+        problems.append(f"{path}: {'; '.join(bad[:SHOWN_NAMES] + more)}; valid columns: "
+                        f"{', '.join(columns)}")  # fmt: skip
         return None
     rows = []
     before = len(problems)
-    for line, raw in enumerate(reader, start=2):
-        if None in raw:
+    for line, row in enumerate(cells, start=2):
+        if too_many(problems, before, path, line):
+            break
+        if len(row) > len(header):
             problems.append(f"{path}, line {line}: more cells than the {len(header)} columns")
             continue
-        data = {k: v for k, v in raw.items() if v is not None and v.strip() != ""}
-        label = f" (id={raw['id']})" if raw.get("id") else ""
+        raw = dict(zip(header, row, strict=False))
+        data = {k: v for k, v in raw.items() if v.strip() != ""}
+        label = f" (id={clip(raw['id'], 40)})" if raw.get("id") else ""
         row = _validate(row_model, data, f"{path}, line {line}{label}", problems)
         rows.append(row)
     if not rows and len(problems) == before and not may_be_empty:
@@ -245,7 +240,8 @@ def apply_override(raw: dict, assignment: str) -> None:
     """Set `a.b.c=value` in the raw scenario mapping; the path must name a schema field."""
     key, sep, text = assignment.partition("=")
     if not sep or not key:
-        raise ScenarioError([f"--set {assignment!r}: expected KEY=VALUE, e.g. epidemic.r0=2.5"])
+        raise ScenarioError([f"--set {show(assignment)}: expected KEY=VALUE, e.g. epidemic.r0=2.5"])
+    key = clip(key)
     parts = key.strip().split(".")
     model: object = ScenarioConfig
     node = raw
@@ -263,7 +259,7 @@ def apply_override(raw: dict, assignment: str) -> None:
         if depth == len(parts) - 1:
             try:
                 node[part] = parse_yaml(text) if text.strip() else None
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):
                 node[part] = text
             return
         model = _submodel(fields[part].annotation)
@@ -319,7 +315,7 @@ def _is_mapping_field(annotation: object) -> bool:
 
 
 def _unknown(kind: str, value: str, valid: Iterable[str]) -> str:
-    return f"'{value}' is not a known {kind}; valid: {', '.join(sorted(valid))}"
+    return f"'{clip(value)}' is not a known {kind}; valid: {listing(sorted(valid))}"
 
 
 def check_unique_ids(tables: dict[str, tuple], files: dict[str, Path]) -> list[str]:
@@ -465,10 +461,10 @@ def check_epidemic(scn: dict, config: ScenarioConfig) -> list[str]:
         if v < 0
     ]
     for name, (low, high) in config.calibration.bounds.items():
-        if not 0 <= low < high:
+        if not 0 <= low < high <= CALIBRATION_LIMITS[name]:
             problems.append(
                 f"scenario.yaml, calibration.bounds.{name}: [{low}, {high}] is invalid; "
-                f"valid: 0 <= lower < upper"
+                f"valid: 0 <= lower < upper <= {CALIBRATION_LIMITS[name]:g}"
             )
     return problems
 
@@ -512,39 +508,59 @@ def check_needs(needs: tuple[NeedRow, ...], scn: dict, config: ScenarioConfig, p
     return problems
 
 
-def _read_mobility(path: Path, provinces: list[str], problems: list[str]) -> np.ndarray | None:
+def _read_mobility(
+    path: Path, provinces: list[str], problems: list[str], within: Path | None = None
+) -> np.ndarray | None:
     """A row-stochastic matrix: rows are residents' provinces, columns where they mix."""
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
-    except FileNotFoundError:
-        problems.append(f"{path}: file not found")
+    text = read_text(path, problems, within)
+    table = None if text is None else csv_rows(path, text, problems)
+    if table is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot be read as UTF-8 text ({exc})")
-        return None
-    header = rows[0][1:] if rows else []
-    if header != provinces or [r[0] for r in rows[1:]] != provinces:
+    header, rows = table
+    if header[1:] != provinces or [r[0] for r in rows] != provinces:
         problems.append(
             f"{path}: rows and columns must be the provinces in the order of provinces.csv: "
-            f"{', '.join(provinces)}"
+            f"{listing(provinces)}"
         )
         return None
     matrix = np.zeros((len(provinces), len(provinces)))
-    for i, row in enumerate(rows[1:]):
+    before = len(problems)
+    for i, row in enumerate(rows):
+        where = f"{path}, line {i + 2} ({row[0]})"
+        if len(row) != len(header):
+            problems.append(
+                f"{where}: {len(row) - 1} shares; expected one per province ({len(provinces)})"
+            )
+            continue
         for j, cell in enumerate(row[1:]):
             try:
                 matrix[i, j] = float(cell)
             except ValueError:
+                matrix[i, j] = np.nan
+            if not 0 <= matrix[i, j] <= 1:  # also false for NaN
                 problems.append(
-                    f"{path}, line {i + 2}, column '{header[j]}': {_show(cell)} is not a number"
+                    f"{where}, column '{header[j + 1]}': {_show(cell)} is invalid; "
+                    f"valid: a share from 0 to 1"
                 )
-                return None
-        if (matrix[i] < 0).any() or abs(matrix[i].sum() - 1) > 1e-6:
+        if len(problems) == before and abs(matrix[i].sum() - 1) > 1e-6:
             problems.append(
-                f"{path}, line {i + 2} ({row[0]}): shares must be >= 0 and add to 1, "
-                f"got sum {matrix[i].sum():.6g}"
+                f"{where}: shares must be >= 0 and add to 1, got sum {matrix[i].sum():.6g}"
             )
-    return matrix
+    return matrix if len(problems) == before else None
+
+
+def check_size(scn: dict, config: ScenarioConfig) -> list[str]:
+    """The LP's index sets are dense over (commodity, arc or node, week): bound their size, so
+    a scenario that would not fit in memory is refused before anything is built."""
+    nodes = len(scn["provinces"]) + len(scn["depots"]) + len(scn["crossings"])
+    cells = len(scn["commodities"]) * (len(scn["arcs"]) + nodes) * config.horizon_weeks
+    if cells <= MAX_PLAN_CELLS:
+        return []
+    return [
+        f"scenario.yaml: {len(scn['commodities'])} commodities x ({len(scn['arcs'])} arcs + "
+        f"{nodes} nodes) x {config.horizon_weeks} weeks = {cells:,} cells; at most "
+        f"{MAX_PLAN_CELLS:,}: shorten the horizon or merge commodities or routes"
+    ]
 
 
 # --- entry point -----------------------------------------------------------------------------
@@ -569,26 +585,34 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     """Read and validate a scenario folder, or raise ScenarioError naming every problem."""
     folder = Path(folder)
     scenario_file = folder / "scenario.yaml"
-    if not scenario_file.is_file():
+    if not os.path.lexists(scenario_file):
         raise ScenarioError([f"{folder}: no scenario.yaml here; a scenario is a folder with one"])
     problems: list[str] = []
-    raw = _read_yaml(scenario_file, problems)
+    raw = _read_yaml(scenario_file, problems, within=folder)
     if raw is None:
         raise ScenarioError(problems)
     overrides = expand_overrides(overrides)
     for assignment in overrides:
         apply_override(raw, assignment)
-    where = str(scenario_file) + (f" (with --set {' '.join(overrides)})" if overrides else "")
+    where = str(scenario_file) + (f" (with --set {clip(' '.join(overrides))})" if overrides else "")
     config = _validate(ScenarioConfig, raw, where, problems)
     if config is None:
         raise ScenarioError(problems)
 
     files = {name: folder / getattr(config.tables, name) for name in (*TABLE_ROWS, "sanctions")}
-    scn: dict = {
-        name: _read_csv(files[name], model, problems, may_be_empty=name in MAY_BE_EMPTY)
-        for name, model in TABLE_ROWS.items()
-    }
-    sanctions_raw = _read_yaml(files["sanctions"], problems)
+    scn: dict = {}
+    rows_left = MAX_TABLE_ROWS  # one budget for all tables, so memory stays bounded
+    for name, model in TABLE_ROWS.items():
+        scn[name] = _read_csv(
+            files[name],
+            model,
+            problems,
+            within=folder,
+            max_rows=rows_left,
+            may_be_empty=name in MAY_BE_EMPTY,
+        )
+        rows_left -= len(scn[name] or ())
+    sanctions_raw = _read_yaml(files["sanctions"], problems, within=folder)
     if sanctions_raw is not None:
         scn["sanctions"] = _validate(Sanctions, sanctions_raw, str(files["sanctions"]), problems)
     if problems:
@@ -602,15 +626,16 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     problems += check_sanctions(scn, config, files)
     problems += check_staff(scn, config)
     problems += check_epidemic(scn, config)
+    problems += check_size(scn, config)
 
     province_ids = [p.id for p in scn["provinces"]]
     mobility = needs = None
     if config.tables.mobility:
         files["mobility"] = folder / config.tables.mobility
-        mobility = _read_mobility(files["mobility"], province_ids, problems)
+        mobility = _read_mobility(files["mobility"], province_ids, problems, within=folder)
     if config.tables.needs:
         files["needs"] = folder / config.tables.needs
-        needs = _read_csv(files["needs"], NeedRow, problems)
+        needs = _read_csv(files["needs"], NeedRow, problems, folder, max(rows_left, 0))
         if needs is not None:
             problems += check_needs(needs, scn, config, files["needs"])
     if problems:
@@ -618,7 +643,10 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
 
     digest = hashlib.sha256()
     for path in [scenario_file, *files.values()]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        data = read_bytes(path, problems, within=folder)
+        if data is None:  # changed since it was read a moment ago
+            raise ScenarioError(problems)
+        digest.update(path.name.encode() + b"\0" + data)
     for assignment in overrides:
         digest.update(b"--set " + assignment.encode())
     return Scenario(

@@ -7,12 +7,22 @@ message quotes when a value is invalid. All models are frozen and reject unknown
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$")]
-"""lower-case id: letters, digits, '_' and '-', starting with a letter"""
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
+"""lower-case id: letters, digits, '_' and '-', starting with a letter; at most 64 characters"""
+
+# Upper bounds keep every number finite and well below HiGHS's infinity (it reads values from
+# 1e20 as infinite), with room for products such as price x quantity in one LP row.
+MAX_QUANTITY = 1e12
+"""units, tonnes or persons in one row [-]"""
+MAX_USD = 1e9
+"""a price or cost per unit, tonne or team-week [USD]"""
+MAX_WEEKS = 10_000
+"""a week number or a number of weeks (the horizon is at most 520)"""
 
 LEVERS = ("testing", "ipc", "care")
 """The epidemic's levers: testing raises detection, infection prevention and control (ipc)
@@ -20,8 +30,13 @@ raises isolation efficacy, care lowers hospital fatality (see `models/seir.py`).
 
 
 def F(unit: str, description: str, **constraints: Any) -> Any:  # noqa: N802
-    """A field with its unit and one-line description kept together."""
-    return Field(description=f"{description} [{unit}]", **constraints)
+    """A field with its unit and one-line description kept together; bounds `le` and a `ge`
+    other than 0 are appended to the description."""
+    low, high = constraints.get("ge"), constraints.get("le")
+    shown = f"; at least {low:g}" if low else ""
+    shown += "" if high is None else f"; at most {high:g}"
+    shown = re.sub(r"e\+0*", "e", shown)  # 1e+06 -> 1e6
+    return Field(description=f"{description} [{unit}]{shown}", **constraints)
 
 
 class Frozen(BaseModel):
@@ -57,7 +72,7 @@ class Mobility(Frozen):
     outside_share: float = F(
         "1", "share of a resident's contacts made in other provinces", ge=0.0, le=1.0
     )
-    distance_exponent: float = F("1", "gravity model: contacts fall as distance^-x", ge=0.0)
+    distance_exponent: float = F("1", "gravity model: contacts fall as distance^-x", ge=0.0, le=10)
 
 
 class Epidemic(Frozen):
@@ -66,12 +81,12 @@ class Epidemic(Frozen):
 
     r0: float = F("1", "reproduction number in the community before detection, isolation and "
                   "contact reduction", gt=0.0, le=20.0)  # fmt: skip
-    latent_days: float = F("d", "mean time from infection to infectiousness", gt=0.0, le=60.0)
+    latent_days: float = F("d", "mean time from infection to infectiousness", ge=0.1, le=60.0)
     presymptomatic_days: float = F(
         "d", "mean infectious time before symptom onset (He et al. Nat Med 2020: from 2.3 d "
         "before onset)", default=2.3, ge=0.0, le=30.0,
     )  # fmt: skip
-    infectious_days: float = F("d", "mean infectious period after symptom onset", gt=0.0, le=60.0)
+    infectious_days: float = F("d", "mean infectious period after symptom onset", ge=0.1, le=60.0)
     asymptomatic_share: float = F(
         "1", "share of infections that never show symptoms (Buitrago-Garcia et al. PLoS Med "
         "2020: 20 %, 95 % CI 17-25 %)", default=0.2, ge=0.0, lt=1.0,
@@ -83,7 +98,7 @@ class Epidemic(Frozen):
     hospital_share: float = F(
         "1", "share of symptomatic cases needing hospital care", ge=0.0, le=1.0
     )
-    stay_days: float = F("d", "mean length of hospital stay", gt=0.0, le=365.0)
+    stay_days: float = F("d", "mean length of hospital stay", ge=0.1, le=365.0)
     fatality_care: float = F("1", "deaths among hospitalised with adequate care", ge=0.0, le=1.0)
     fatality_no_care: float = F("1", "deaths among hospitalised without it", ge=0.0, le=1.0)
     detection_base_per_day: float = F(
@@ -127,9 +142,10 @@ class Epidemic(Frozen):
         "weeks", "weeks from start_date the epidemic is followed, aid stopping at the horizon; "
         "deaths to its end value the plan", default=104, ge=1, le=520,
     )  # fmt: skip
-    initial_infections: dict[Identifier, float] | None = F(
-        "persons", "seed infections per province; replaces provinces.csv's column", default=None
-    )
+    initial_infections: dict[Identifier, Annotated[float, Field(le=10**10)]] | None = F(
+        "persons", "seed infections per province; replaces provinces.csv's column; each at most "
+        "1e10", default=None,
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Epidemic:
@@ -143,6 +159,11 @@ class Epidemic(Frozen):
                 raise ValueError(
                     f"{low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})"
                 )
+        for name in ("presymptomatic_days", "test_turnaround_days"):
+            if 0.0 < getattr(self, name) < 0.1:
+                raise ValueError(
+                    f"{name} ({getattr(self, name)}) must be 0 (no such stage) or at least 0.1 d"
+                )
         dates = [c.from_ for c in self.contact_reduction]
         if dates != sorted(dates):
             raise ValueError(f"contact_reduction dates must be in order, got {dates}")
@@ -153,11 +174,10 @@ class Staff(Frozen):
     teams_per_week: float = F("teams/week", "ROK medical teams that can leave each week", ge=0,
                               le=1e6)  # fmt: skip
     staff_per_team: int = F("persons", "staff in one team", gt=0, le=10_000)
-    patients_per_team: float = F("patients", "hospital patients one team cares for", gt=0,
-                                 le=1e6)  # fmt: skip
+    patients_per_team: float = F("patients", "hospital patients one team cares for", ge=0.1, le=1e6)
     deployment_weeks: int = F("weeks", "how long a team stays once deployed", ge=1, le=520)
     cost_usd_per_team_week: float = F(
-        "USD/(team week)", "cost of keeping one team deployed for a week", ge=0.0, le=1e9
+        "USD/(team week)", "cost of keeping one team deployed for a week", ge=0.0, le=MAX_USD
     )
     origins: tuple[Identifier, ...] = F("depot ids", "depots teams leave from", min_length=1)
 
@@ -179,7 +199,7 @@ class Penalty(Frozen):
 
 class Objective(Frozen):
     usd_per_death_averted: float = F(
-        "USD/death", "spending weighs as one death per this many dollars", ge=1.0, le=1e12
+        "USD/death", "spending weighs as one death per this many dollars", ge=1, le=MAX_QUANTITY
     )
     budget_usd: float | None = F(
         "USD", "cap on procurement, transport and medical teams", default=None, ge=0, le=1e15
@@ -217,7 +237,7 @@ class Solver(Frozen):
         default="auto",
     )  # fmt: skip
     time_limit_s: float | None = F("s", "HiGHS time limit per solve", default=None, gt=0,
-                                   le=1e7)  # fmt: skip
+                                   le=1e6)  # fmt: skip
 
 
 FITTABLE = ("r0", "reduction", "reporting", "seed")
@@ -405,23 +425,25 @@ class ScenarioConfig(Frozen):
 
 class Unscr2397(Frozen):
     source: str = F("-", "where the rule comes from", min_length=1)
-    hs_chapters: tuple[int, ...] = F("HS chapter", "chapters barred from entering the DPRK")
+    hs_chapters: tuple[Annotated[int, Field(ge=1, le=99)], ...] = F(
+        "HS chapter", "chapters barred from entering the DPRK; each from 1 to 99"
+    )
 
 
 class RouteApprovals(Frozen):
     source: str = F("-", "where the rule comes from", min_length=1)
-    routes: dict[Identifier, int] = F(
-        "weeks", "ROK-to-DPRK arcs requested, each with its approval lead time"
+    routes: dict[Identifier, Annotated[int, Field(ge=0, le=MAX_WEEKS)]] = F(
+        "weeks", f"ROK-to-DPRK arcs requested, each with its approval lead time (0 to {MAX_WEEKS})"
     )
 
 
 class Exemption(Frozen):
     id: Identifier = F("-", "exemption id")
     commodities: tuple[Identifier, ...] = F("ids", "commodities it covers", min_length=1)
-    request_week: int = F("week", "week the request is filed", ge=0)
-    approval_lead_weeks: int = F("weeks", "time to approval", ge=0)
-    validity_weeks: int = F("weeks", "how long the approval lasts", ge=1)
-    quota_t: float = F("t", "tonnes it allows across all entry routes", ge=0)
+    request_week: int = F("week", "week the request is filed", ge=0, le=MAX_WEEKS)
+    approval_lead_weeks: int = F("weeks", "time to approval", ge=0, le=MAX_WEEKS)
+    validity_weeks: int = F("weeks", "how long the approval lasts", ge=1, le=MAX_WEEKS)
+    quota_t: float = F("t", "tonnes it allows across all entry routes", ge=0, le=MAX_QUANTITY)
     source: str = F("-", "where the figures come from", min_length=1)
 
 
@@ -437,13 +459,14 @@ class Sanctions(Frozen):
 class ProvinceRow(Frozen):
     id: Identifier = F("-", "province id")
     name: str = F("-", "province name", min_length=1)
-    population: int = F("persons", "population", gt=0)
+    population: int = F("persons", "population", gt=0, le=10**10)
     latitude: float = F("deg", "latitude of a representative point", ge=-90, le=90)
     longitude: float = F("deg", "longitude of a representative point", ge=-180, le=180)
-    hospital_beds: int = F("beds", "hospital beds", ge=0)
-    doctors: int = F("persons", "doctors", ge=0)
-    initial_infections: float = F("persons", "infections (exposed) at day 0", ge=0)
-    genexpert_modules: int = F("modules", "GeneXpert PCR modules for COVID-19 testing", ge=0)
+    hospital_beds: int = F("beds", "hospital beds", ge=0, le=10**9)
+    doctors: int = F("persons", "doctors", ge=0, le=10**9)
+    initial_infections: float = F("persons", "infections (exposed) at day 0", ge=0, le=10**10)
+    genexpert_modules: int = F("modules", "GeneXpert PCR modules for COVID-19 testing", ge=0,
+                               le=10**6)  # fmt: skip
     source: str = F("-", "sources and assumptions", min_length=1)
 
 
@@ -451,7 +474,7 @@ class CommodityRow(Frozen):
     id: Identifier = F("-", "commodity id")
     name: str = F("-", "name", min_length=1)
     unit: str = F("-", "what one unit is", min_length=1)
-    mass_kg_per_unit: float = F("kg/unit", "shipping mass of one unit", gt=0)
+    mass_kg_per_unit: float = F("kg/unit", "shipping mass of one unit", gt=0, le=1e6)
     hs_code: Annotated[str, StringConstraints(pattern=r"^\d{4,10}$")] = F(
         "-", "Harmonized System code, 4 to 10 digits"
     )
@@ -511,20 +534,26 @@ class CrossingRow(Frozen):
 class SupplyRow(Frozen):
     depot: Identifier = F("-", "depot id")
     commodity: Identifier = F("-", "commodity id")
-    units_per_week: float = F("units/week", "available at the depot each week", ge=0)
-    procurement_usd_per_unit: float = F("USD/unit", "purchase cost", ge=0, default=0.0)
+    units_per_week: float = F(
+        "units/week", "available at the depot each week", ge=0, le=MAX_QUANTITY
+    )
+    procurement_usd_per_unit: float = F("USD/unit", "purchase cost", ge=0, default=0.0, le=MAX_USD)
     source: str = F("-", "sources and assumptions", min_length=1)
 
 
 class ArcRow(Frozen):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$")] = F("-", "arc id")
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)] = F(
+        "-", "arc id"
+    )
     from_: Identifier = F("-", "tail node id", alias="from")
     to: Identifier = F("-", "head node id")
     mode: Literal["road", "rail", "sea", "air"] = F("-", "transport mode")
-    distance_km: float | None = F("km", "length, for information", ge=0, default=None)
-    capacity_t_per_week: float = F("t/week", "tonnes that may leave each week", ge=0)
-    cost_per_t: float = F("USD/t", "transport cost", ge=0)
-    transit_weeks: int = F("weeks", "weeks from departure to arrival", ge=0)
+    distance_km: float | None = F("km", "length, for information", ge=0, default=None, le=1e5)
+    capacity_t_per_week: float = F(
+        "t/week", "tonnes that may leave each week", ge=0, le=MAX_QUANTITY
+    )
+    cost_per_t: float = F("USD/t", "transport cost", ge=0, le=MAX_USD)
+    transit_weeks: int = F("weeks", "weeks from departure to arrival", ge=0, le=520)
     personnel: bool = F("-", "true if medical teams may travel on it")
     open_from: dt.date | None = F("date", "first day it is open (empty: always)", default=None)
     open_until: dt.date | None = F("date", "last day it is open (empty: always)", default=None)
@@ -532,10 +561,10 @@ class ArcRow(Frozen):
 
 
 class NeedRow(Frozen):
-    week: int = F("week", "plan week", ge=0)
+    week: int = F("week", "plan week", ge=0, le=MAX_WEEKS)
     province: Identifier = F("-", "province id")
     commodity: Identifier = F("-", "commodity id, or 'medical_team' for staff")
-    quantity: float = F("units", "units needed that week", ge=0)
+    quantity: float = F("units", "units needed that week", ge=0, le=MAX_QUANTITY)
     source: str = F("-", "where the forecast comes from", default="planner's forecast")
 
 

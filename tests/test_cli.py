@@ -16,6 +16,7 @@ from conftest import DEFAULT_SCENARIO, ROOT
 
 from optimiser import exports
 from optimiser.cli import main
+from optimiser.output_folder import WriteError, prepare_output, write_atomically
 
 FILES = {"plan.nc", "shipments.csv", "deliveries.csv", "staff.csv", "summary.json"}
 
@@ -35,8 +36,10 @@ def default_run(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_default_run_writes_every_file(default_run):
-    assert {p.name for p in default_run.iterdir()} == FILES
+    assert {p.name for p in default_run.iterdir()} == FILES | {".aidopt-result.json"}
     assert not [p for p in default_run.parent.iterdir() if p.name.startswith(".")]
+    marker = json.loads((default_run / ".aidopt-result.json").read_text())
+    assert marker["command"] == "run" and set(marker["files"]) == FILES
 
 
 @pytest.mark.slow
@@ -222,19 +225,25 @@ def test_a_failed_write_keeps_the_previous_result(tmp_path, monkeypatch):
     """Fault injection: the third file fails; the earlier result must survive untouched."""
     ds = xr.Dataset(attrs={"summary_json": "{}"})
     out = tmp_path / "result"
-    out.mkdir()
-    (out / "summary.json").write_text('{"previous": true}')
+    write_atomically(out, {"summary.json": lambda p: p.write_text('{"previous": true}')}, "run")
+    before = sorted(p.name for p in out.iterdir())
 
     def disk_full(ds, path):
-        raise OSError("No space left on device")
+        raise OSError(28, "No space left on device")
 
     writers = {name: (lambda ds, path: path.write_text("x")) for name in exports.FILES}
     writers["deliveries.csv"] = disk_full
     monkeypatch.setattr(exports, "WRITERS", writers)
-    with pytest.raises(OSError, match="No space left"):
-        exports.write_outputs(ds, out)
+    with prepare_output(out, "run") as output, pytest.raises(WriteError) as caught:
+        exports.write_outputs(ds, output)
+    assert str(caught.value) == (
+        f"{out}/deliveries.csv: cannot be written (No space left on device); nothing was "
+        f"changed at {out}"
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["result"]
-    assert [p.name for p in out.iterdir()] == ["summary.json"]
+    assert (
+        sorted(p.name for p in out.iterdir()) == before == [".aidopt-result.json", "summary.json"]
+    )
     assert json.loads((out / "summary.json").read_text()) == {"previous": True}
 
 

@@ -1,0 +1,494 @@
+"""Output folders that never lose data: claim the folder, check it, write aside, swap in.
+
+Every command that writes a folder (`run`, `calibrate` and the ones to come) goes through
+`prepare_output` before it computes anything and `Output.write` once it has its result:
+
+* `--out` may be a new folder, an empty one, or an earlier aidopt result: a folder whose marker
+  `.aidopt-result.json` lists every file in it, each unchanged since aidopt wrote it. Anything
+  else is refused, naming the files aidopt did not write.
+* Never the working folder or its ancestors, the home folder, or a folder holding the inputs.
+* The parent must be (or become) a folder this user can write in, checked before computing.
+* One writer at a time: a lock file `.NAME.aidopt-lock` beside the folder (`flock`) is held from
+  the checks until the result is installed; a second writer is refused at once.
+* A result is written into a hidden `.NAME.partial-*` folder beside the target and then swapped
+  with it in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`), so the path always holds one
+  whole result, old or new. Where the exchange is missing, two renames are used (the old result
+  goes to `.NAME.old-*` first) and the next start-up brings it back if a kill fell between them.
+* On start-up, under the lock, stale `.NAME.partial-*` and `.NAME.old-*` folders are cleared by
+  deleting only the files their marker lists, so a file aidopt did not write is never deleted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from optimiser.reading import listing
+
+MARKER = ".aidopt-result.json"
+"""Names the command, version, time and every file (with size and SHA-256) aidopt wrote."""
+MARKER_TMP = MARKER + ".tmp"
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+
+
+class OutputError(Exception):
+    """`--out` cannot be used as asked; nothing was written. Exit status 2."""
+
+    status = 2
+
+
+class WriteError(OutputError):
+    """Writing a result failed (disk full, permission); any earlier result is intact. Exit 1."""
+
+    status = 1
+
+
+Writers = dict[str, Callable[[Path], None]]
+
+
+def prepare_output(out_dir: str | Path, command: str, inputs: Iterable[Path] = ()) -> Output:
+    """Claim `out_dir` for one command before computing anything, or raise OutputError.
+
+    `inputs` are the files and folders the command reads: the output may not be or hold them.
+    Use the returned `Output` as a context manager; its `write` installs the result."""
+    given = Path(out_dir)
+    target = _target(given)
+    _refuse_protected(given, target, inputs)
+    created = _make_parents(given, target.parent)
+    try:
+        lock_fd = _lock(target)
+    except BaseException:
+        _remove_empty(created)
+        raise
+    output = Output(given, target, command, lock_fd, created)
+    try:
+        _recover(target)
+        _pause("locked")
+        output.check()
+    except BaseException:
+        output.close()
+        raise
+    return output
+
+
+def write_atomically(out_dir: str | Path, writers: Writers, command: str) -> list[Path]:
+    """Claim `out_dir`, write a result with `writers` and install it: all or nothing."""
+    with prepare_output(out_dir, command) as output:
+        return output.write(writers)
+
+
+@dataclass
+class Output:
+    """A claimed output folder: the lock is held until `close` (or the end of a with-block)."""
+
+    given: Path
+    """the path as the user wrote it, for messages"""
+    target: Path
+    """the same path with its parent resolved"""
+    command: str
+    lock_fd: int | None
+    created: list[Path] = field(default_factory=list)
+    """parent folders made by `prepare_output`, removed again if nothing is installed"""
+    installed: bool = False
+
+    def __enter__(self) -> Output:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def check(self) -> None:
+        """Raise OutputError unless the target is absent, empty or an unchanged aidopt result."""
+        if not os.path.lexists(self.target):
+            return
+        if self.target.is_symlink() or not self.target.is_dir():
+            kind = "a symbolic link" if self.target.is_symlink() else "not a folder"
+            raise OutputError(f"--out {self.given}: exists and is {kind}; aidopt writes a "
+                              f"folder there: choose a new folder")  # fmt: skip
+        try:
+            foreign, changed = foreign_files(self.target)
+        except OSError as exc:
+            raise OutputError(f"--out {self.given}: cannot be read ({exc.strerror})") from None
+        held = [f"files that are not an aidopt result ({listing(foreign)})"] * bool(foreign)
+        held += [f"files changed since aidopt wrote them ({listing(changed)})"] * bool(changed)
+        if held:
+            raise OutputError(
+                f"--out {self.given}: holds {' and '.join(held)}; aidopt replaces only a folder "
+                f"it wrote whole (marked by {MARKER}): choose an empty or new folder"
+            )
+
+    def write(self, writers: Writers) -> list[Path]:
+        """Write every file into a staging folder, then swap it with the target in one step.
+
+        A failure removes the staging folder and leaves any earlier result as it was."""
+        if self.lock_fd is None:
+            raise RuntimeError("Output.write after close")
+        staging = _hidden_folder(self.target, "partial")
+        try:
+            _write_marker(staging, self.command, {n: None for n in writers})
+            _pause("staged")
+            for n, write in writers.items():
+                try:
+                    write(staging / n)
+                except (OSError, RuntimeError) as exc:  # netCDF4 reports a full disk as Runtime
+                    raise self._write_error(self.given / n, exc) from None
+                _pause(f"wrote {n}")
+            digests = {n: _digest(staging / n, sync=True) for n in writers}
+            _write_marker(staging, self.command, digests)
+            os.chmod(staging, 0o777 & ~_umask())
+            _fsync(staging)
+            _pause("complete")
+            earlier = self._install(staging)
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)  # still our own new, partial folder
+            if isinstance(exc, OSError):
+                raise self._write_error(self.given, exc) from None
+            raise
+        self.installed = True
+        _pause("installed")
+        try:
+            if earlier is not None:
+                _remove_ours(earlier)
+            _fsync(self.target.parent)
+        except OSError:
+            pass  # the result is in place; the next start-up clears what is left aside
+        return [self.given / n for n in writers]
+
+    def _write_error(self, where: Path, exc: Exception) -> WriteError:
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
+        return WriteError(
+            f"{where}: cannot be written ({reason}); nothing was changed at {self.given}"
+        )
+
+    def _install(self, staging: Path) -> Path | None:
+        """Put the staging folder at the target; returns where the earlier result now is."""
+        if not os.path.lexists(self.target):
+            try:
+                os.rename(staging, self.target)
+                return None
+            except OSError as exc:  # a folder appeared meanwhile: check it like any other
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+        self.check()  # again: files may have arrived while the result was computed
+        if _exchange(staging, self.target):
+            return staging
+        # No atomic exchange here: the path is missing between these two renames, and a
+        # kill there is repaired by the next start-up, which renames the earlier result back.
+        retired = _hidden_folder(self.target, "old")
+        os.rename(self.target, retired)  # onto the empty folder just made: atomic
+        _pause("retired")
+        try:
+            os.rename(staging, self.target)
+        except BaseException:
+            os.rename(retired, self.target)
+            raise
+        return retired
+
+    def close(self) -> None:
+        """Release the lock; remove the parents made for a result that was never installed."""
+        if self.lock_fd is None:
+            return
+        lock = _lock_path(self.target)
+        try:
+            if os.path.samestat(os.stat(lock, follow_symlinks=False), os.fstat(self.lock_fd)):
+                lock.unlink()
+        except OSError:
+            pass  # someone removed it already; the lock itself goes with the descriptor
+        os.close(self.lock_fd)
+        self.lock_fd = None
+        if not self.installed:
+            _remove_empty(self.created)
+
+
+# --- checks before anything is computed ------------------------------------------------------
+
+
+def _target(given: Path) -> Path:
+    """The output path with its parent resolved but not the folder itself (so a symbolic link
+    there is seen, not followed); '.', '..' and the like resolve whole."""
+    if given.name in ("", ".", ".."):
+        return given.resolve()
+    return given.parent.resolve() / given.name
+
+
+def _refuse_protected(given: Path, target: Path, inputs: Iterable[Path]) -> None:
+    cwd = Path.cwd().resolve()
+    if cwd.is_relative_to(target):
+        what = "the working folder" if cwd == target else f"an ancestor of the working folder {cwd}"
+        raise OutputError(f"--out {given}: is {what}; aidopt would replace it whole: "
+                          f"choose a new folder, e.g. --out results/NAME")  # fmt: skip
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, KeyError):
+        home = None
+    if home is not None and home.is_relative_to(target):
+        what = "the home folder" if home == target else f"an ancestor of the home folder {home}"
+        raise OutputError(f"--out {given}: is {what}; choose a new folder")
+    for item in inputs:
+        resolved = Path(item).resolve()
+        if resolved.is_relative_to(target):
+            raise OutputError(
+                f"--out {given}: is or holds the input {item}; choose a folder outside it"
+            )
+
+
+def _make_parents(given: Path, parent: Path) -> list[Path]:
+    """Make the missing folders above the target; the nearest existing one must be a folder
+    this user may write in. Returns the folders made, outermost first."""
+    missing = []
+    existing = parent
+    while not os.path.lexists(existing):
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"--out {given}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {given}: cannot write in {existing} (permission denied)")
+    created: list[Path] = []
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            _remove_empty(created)
+            raise OutputError(f"--out {given}: cannot make {folder} ({exc.strerror})") from None
+        created.append(folder)
+    return created
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def foreign_files(folder: Path) -> tuple[list[str], list[str]]:
+    """Names in `folder` aidopt did not write, and names it wrote that have changed since.
+    Without a complete marker every name is foreign (an empty folder has none)."""
+    names = sorted(os.listdir(folder))
+    marker = _read_marker(folder)
+    if marker is None or marker.get("state") != "complete":
+        return names, []
+    listed: dict = marker["files"]
+    foreign, changed = [], []
+    for n in names:
+        path = folder / n
+        if n == MARKER:
+            continue
+        if listed.get(n) is None or path.is_symlink() or not path.is_file():
+            foreign.append(n)
+        elif _digest(path) != listed[n]:
+            changed.append(n)
+    return foreign, changed
+
+
+# --- the lock ----------------------------------------------------------------------------------
+
+
+def _lock_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.aidopt-lock")
+
+
+def _lock(target: Path) -> int:
+    """Hold an exclusive lock on `.NAME.aidopt-lock` beside the target, or raise OutputError."""
+    path = _lock_path(target)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(10):
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise OutputError(f"--out {target}: cannot write in {target.parent} "
+                              f"({exc.strerror})") from None  # fmt: skip
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 20, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise OutputError(
+                f"--out {target}: another aidopt (pid {holder or '?'}) is writing this folder; "
+                f"wait for it to finish or choose another --out"
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise OutputError(f"--out {target}: cannot lock {path} ({exc.strerror})") from None
+        # The previous holder unlinks the file as it lets go: a lock on that old inode is void.
+        try:
+            current = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(current, os.fstat(fd)):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
+    raise OutputError(f"--out {target}: could not take the lock {path}; try again")
+
+
+# --- start-up recovery -------------------------------------------------------------------------
+
+
+def _hidden_folder(target: Path, kind: str) -> Path:
+    """A new empty folder `.NAME.KIND-XXXXXXXX` beside the target."""
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-", dir=target.parent))
+
+
+def _leftovers(target: Path) -> list[Path]:
+    prefixes = (f".{target.name}.partial-", f".{target.name}.old-")
+    return sorted(p for p in target.parent.iterdir() if p.name.startswith(prefixes))
+
+
+def _recover(target: Path) -> None:
+    """Bring back an earlier result a killed run left aside, then clear our stale folders.
+
+    Runs under the lock, so no other writer owns these folders."""
+    leftovers = _leftovers(target)
+    if not os.path.lexists(target):
+        earlier = [
+            (marker.get("created", ""), p)
+            for p in leftovers
+            if ".old-" in p.name
+            and (marker := _read_marker(p)) is not None
+            and marker.get("state") == "complete"
+        ]
+        # Versions before the marker moved the earlier result to .NAME.old-*/previous.
+        earlier += [("", p / "previous") for p in leftovers if (p / "previous").is_dir()]
+        if earlier:
+            os.rename(max(earlier)[1], target)
+    for p in _leftovers(target):
+        _remove_ours(p)
+
+
+def _remove_ours(folder: Path) -> bool:
+    """Delete a folder aidopt made: the files its marker lists, the marker, then the folder only
+    if that leaves it empty, so nothing aidopt did not write is ever deleted."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    marker = _read_marker(folder)  # without a valid one, only its unfinished draft is ours
+    names = set(marker["files"]) | {MARKER, MARKER_TMP} if marker else {MARKER_TMP}
+    for n in names:
+        path = folder / n
+        if path.is_symlink() or path.is_file():
+            path.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+# --- the marker --------------------------------------------------------------------------------
+
+
+def _aidopt_version() -> str:
+    try:
+        return version("aidopt")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _write_marker(folder: Path, command: str, files: Mapping[str, dict | None]) -> None:
+    """Write the marker atomically: 'writing' while files are missing, 'complete' at the end."""
+    complete = all(v is not None for v in files.values())
+    marker = {
+        "written_by": "aidopt",
+        "version": _aidopt_version(),
+        "command": command,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "state": "complete" if complete else "writing",
+        "files": dict(files),
+    }
+    tmp = folder / MARKER_TMP
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(marker, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, folder / MARKER)
+
+
+def _read_marker(folder: Path) -> dict | None:
+    """The folder's marker if it is aidopt's and well formed (file names plain), else None."""
+    path = folder / MARKER
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 1_000_000:
+            return None
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("written_by") != "aidopt":
+        return None
+    files = marker.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(n, str) and n == Path(n).name and n not in ("", ".", "..", MARKER)
+        and (v is None or isinstance(v, dict))
+        for n, v in files.items()
+    ):  # fmt: skip
+        return None
+    return marker
+
+
+def _digest(path: Path, sync: bool = False) -> dict:
+    """Size and SHA-256 of a file; `sync` first makes it durable (for files just written)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        if sync:
+            os.fsync(f.fileno())
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return {"bytes": path.stat().st_size, "sha256": sha.hexdigest()}
+
+
+# --- file-system primitives --------------------------------------------------------------------
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if sys.platform != "linux" or os.environ.get("AIDOPT_TEST_NO_EXCHANGE"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # glibc before 2.28
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]  # fmt: skip
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # the file system cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _fsync(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pause(step: str) -> None:
+    """Test hook: with AIDOPT_TEST_PAUSE_AT=STEP the process stops here, so a test can kill it
+    at that step of installing a result."""
+    if os.environ.get("AIDOPT_TEST_PAUSE_AT") == step:
+        print(f"paused at {step}", file=sys.stderr, flush=True)
+        time.sleep(600)
