@@ -15,6 +15,7 @@ with the plan. A scenario that brings its own needs (`needs.csv`) skips the epid
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +28,8 @@ from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import Scenario
 from optimiser.network import Network, build_network
 from optimiser.schema import TEAM, CommodityRow, Staff
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ def run(scenario: Scenario) -> Outcome:
     clock = {"epidemic": 0.0, "build": 0.0, "solve": 0.0}
     start = time.perf_counter()
     cfg = scenario.config
+    log.info("building the network and the LP")
     net = build_network(scenario)
     lp = AllocationLP(scenario, net)
     clock["build"] = time.perf_counter() - start
@@ -198,12 +202,14 @@ def run(scenario: Scenario) -> Outcome:
         return people
 
     testing, care = np.zeros(shape), np.zeros(shape)
+    log.info("epidemic without aid")
     people_no_aid = people = simulate(testing, care)
     history: list[Iteration] = []
     iterations = 1 if cfg.coupling.mode == "one-way" else cfg.coupling.max_iterations
     converged = cfg.coupling.mode == "one-way"
     converged_on = "one-way" if converged else None
     for i in range(iterations):
+        log.info("iteration %d: epidemic, harm gradient, LP", i + 1)
         if i > 0:
             people = simulate(testing, care)
         needs = weekly_needs(people, scenario.commodities, cfg.epidemic, cfg.staff, shape[1])
@@ -224,6 +230,9 @@ def run(scenario: Scenario) -> Outcome:
         )
         change = float(max(np.abs(new_testing - testing).max(), np.abs(new_care - care).max()))
         history.append(Iteration(total_deaths(people), plan.objective, change))
+        log.info(
+            "iteration %d: deaths %.0f, coverage change %.3g", i + 1, history[-1].deaths, change
+        )
         if cfg.coupling.mode == "closed-loop":
             converged_on = _converged(history, cfg.coupling)
             if converged_on:
@@ -234,6 +243,7 @@ def run(scenario: Scenario) -> Outcome:
 
     # Report what the last plan itself delivers, not the damped blend.
     testing, care = new_testing, new_care
+    log.info("epidemic with the plan")
     people_with_plan = simulate(testing, care)
     clock["total"] = time.perf_counter() - start
     return Outcome(

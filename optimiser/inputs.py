@@ -35,6 +35,7 @@ from optimiser.schema import (
     ScenarioConfig,
     SupplyRow,
 )
+from optimiser.suggest import did_you_mean
 
 DPRK, ROK = "DPRK", "ROK"
 
@@ -161,8 +162,9 @@ def _validate(model: type[BaseModel], data: object, where: str, problems: list[s
             what = _describe(model, loc)
             hint = f"; expected {what}" if what else ""
             if err["type"] == "extra_forbidden":
-                valid = ", ".join((f.alias or n) for n, f in model.model_fields.items())
-                problems.append(f"{where}: unknown key '{key}'; valid: {valid}")
+                names = [(f.alias or n) for n, f in model.model_fields.items()]
+                guess = did_you_mean(key, names)
+                problems.append(f"{where}: unknown key '{key}'{guess}; valid: {', '.join(names)}")
             elif err["type"] == "missing":
                 problems.append(f"{where}: '{key}' is missing{hint}")
             elif not loc:
@@ -244,8 +246,8 @@ def apply_override(raw: dict, assignment: str) -> None:
             under = ".".join(parts[:depth]) or "the top level"
             raise ScenarioError(
                 [
-                    f"--set {key}: scenario.yaml has no field '{'.'.join(parts[: depth + 1])}'; "
-                    f"valid under {under}: {', '.join(fields)}"
+                    f"--set {key}: scenario.yaml has no field '{'.'.join(parts[: depth + 1])}'"
+                    f"{did_you_mean(part, fields)}; valid under {under}: {', '.join(fields)}"
                 ]
             )
         if depth == len(parts) - 1:
@@ -307,7 +309,11 @@ def _is_mapping_field(annotation: object) -> bool:
 
 
 def _unknown(kind: str, value: str, valid: Iterable[str]) -> str:
-    return f"'{value}' is not a known {kind}; valid: {', '.join(sorted(valid))}"
+    """Name the closest valid values first; the whole list too unless it is long."""
+    options = sorted(valid)
+    guess = did_you_mean(value, options)
+    listing = f"; valid: {', '.join(options)}" if not guess or len(options) <= 12 else ""
+    return f"'{value}' is not a known {kind}{guess}{listing}"
 
 
 def check_unique_ids(tables: dict[str, tuple], files: dict[str, Path]) -> list[str]:

@@ -39,12 +39,16 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
     n_days = 7 * scn.n_weeks
     mass_t = np.array([c.mass_kg_per_unit for c in scn.commodities]) / 1000.0
     arc_dims = ("arc",)
+    located = [(n.latitude, n.longitude) for n in scn.provinces]  # the order of scn.node_ids
+    located += [(n.latitude, n.longitude) for n in scn.depots]
+    located += [(n.latitude, n.longitude) for n in scn.crossings]
     coords = {
         "commodity": scn.commodity_ids,
+        "commodity_name": ("commodity", [c.name for c in scn.commodities]),
         "unit": ("commodity", [c.unit for c in scn.commodities]),
         "mass_kg_per_unit": ("commodity", [c.mass_kg_per_unit for c in scn.commodities]),
         "hs_code": ("commodity", [c.hs_code for c in scn.commodities]),
-        "lever": ("commodity", [c.lever for c in scn.commodities]),
+        "commodity_lever": ("commodity", [c.lever for c in scn.commodities]),
         "province": scn.province_ids,
         "province_name": ("province", [p.name for p in scn.provinces]),
         "week": np.arange(scn.n_weeks),
@@ -56,7 +60,10 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         "transit_weeks": (arc_dims, net.transit_weeks),
         "node": scn.node_ids,
         "country": ("node", [scn.node_country[n] for n in scn.node_ids]),
+        "latitude": ("node", [lat for lat, _ in located], {"units": "degrees_north"}),
+        "longitude": ("node", [lon for _, lon in located], {"units": "degrees_east"}),
         "exemption": net.exemption_ids,
+        "lever": ["testing", "care"],
         "iteration": np.arange(len(outcome.history)),
     }
     delivered = outcome.need - plan.unmet
@@ -140,6 +147,12 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         "team_shipments": var(("arc", "week"), plan.team_shipments, "teams", "teams travelling"),
         "testing_coverage": var(pw, outcome.testing_coverage, "1", "testing lever coverage"),
         "care_coverage": var(pw, outcome.care_coverage, "1", "care lever coverage"),
+        "coverage": var(
+            ("lever", "province", "week"),
+            np.stack([outcome.testing_coverage, outcome.care_coverage]),
+            "1",
+            "share of each lever's need the plan meets",
+        ),
         "route_capacity_value": var(
             ("arc", "week"),
             -plan.capacity_dual,
@@ -226,6 +239,7 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
     attrs = {
         "title": f"aidopt plan for scenario {cfg.name}",
         "summary_json": json.dumps(plain(summary), allow_nan=False),
+        "scenario_config_json": cfg.model_dump_json(by_alias=True),
         **{f"provenance_{k}": v for k, v in summary["provenance"].items()},
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
