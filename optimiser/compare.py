@@ -16,6 +16,10 @@ import pandas as pd
 
 from optimiser import views
 
+SHOWN_PER_KIND = 15
+"""Printed rows per kind of item (unmet need has one per province and commodity): the largest
+differences; the CSV holds them all."""
+
 RELATIVE_TOLERANCE = 1e-9
 """Two values closer than this share of the larger (or than this, near zero) count as equal:
 rounding noise, not a difference."""
@@ -95,11 +99,20 @@ def format_table(table: pd.DataFrame, a: views.Result, b: views.Result) -> str:
     lines = [head, f"{len(shown)} of {len(table)} items differ (difference = B - A):"]
     width = max(len(i) for i in shown["item"])
     lines.append(f"  {'item':<{width}}  {'A':>14}  {'B':>14}  {'difference':>14}  unit")
-    for row in shown.itertuples(index=False):
-        lines.append(
-            f"  {row.item:<{width}}  {views.fmt(row.a):>14}  {views.fmt(row.b):>14}  "
-            f"{_signed(row.difference):>14}  {unit_of(row.item)}"
-        )
+    kinds = shown["item"].str.split(".").str[0]
+    for kind in kinds.unique():
+        rows = shown[kinds == kind]
+        if len(rows) > SHOWN_PER_KIND:
+            largest = rows["difference"].abs().fillna(float("inf")).nlargest(SHOWN_PER_KIND)
+            rows = rows.loc[sorted(largest.index)]
+        for row in rows.itertuples(index=False):
+            lines.append(
+                f"  {row.item:<{width}}  {views.fmt(row.a):>14}  {views.fmt(row.b):>14}  "
+                f"{_signed(row.difference):>14}  {unit_of(row.item)}"
+            )
+        hidden = int((kinds == kind).sum()) - len(rows)
+        if hidden:
+            lines.append(f"  ... and {hidden} more {kind} rows (smaller differences) in the CSV")
     return "\n".join(lines)
 
 

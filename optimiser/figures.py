@@ -13,6 +13,7 @@ from typing import Any
 
 import matplotlib
 import matplotlib.dates
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
@@ -64,12 +65,14 @@ def epidemic_curves(ds: xr.Dataset) -> Figure:
         fig, axes = plt.subplots(rows, cols, figsize=(10, 2.0 * rows), sharex=True, sharey=True)
         floor = 0.1
         top = max(float(no_aid.max()), float(plan.max()), 1.0) * 2
+        deaths_no = views.deaths_by_province(ds, "people_no_aid")
+        deaths_plan = views.deaths_by_province(ds, "people_with_plan")
         for ax, province, name in zip(axes.flat, provinces, names, strict=False):
-            d_no = float(views.deaths_by_province(ds, "people_no_aid")[province])
-            d_plan = float(views.deaths_by_province(ds, "people_with_plan")[province])
+            d_no, d_plan = float(deaths_no[province]), float(deaths_plan[province])
             ax.plot(dates, np.maximum(no_aid.sel(province=province), floor), color=NO_AID, lw=1.2)
             ax.plot(dates, np.maximum(plan.sel(province=province), floor), color=WITH_PLAN, lw=1.2)
             ax.set_yscale("log")
+            ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_ylim(floor, top)
             ax.set_title(f"{name}: deaths {count(d_no)} -> {count(d_plan)}", fontsize=8)
             ax.grid(alpha=0.3)
@@ -84,7 +87,7 @@ def epidemic_curves(ds: xr.Dataset) -> Figure:
             frameon=False,
         )
         fig.supylabel("new infections per day [persons/day]")
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.5, wspace=0.08)
     return fig
 
 
