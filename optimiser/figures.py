@@ -190,7 +190,7 @@ def flow_map(ds: xr.Dataset) -> tuple[Figure, str]:
             Line2D([], [], marker="^", ls="", color="#a04000", label="foreign crossing"),
             Line2D([], [], marker="x", ls="", color="#c0392b", label="crossing closed"),
         ]
-        ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.9)
+        ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.9)
         note = (
             "Country outlines: Natural Earth 1:110m (public domain). Routes are drawn as "
             "straight lines between their ends, not as roads or sea lanes."

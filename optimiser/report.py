@@ -30,7 +30,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Ari
        max-width: 1080px; margin: 2em auto; padding: 0 1em; color: #1b1b1b; line-height: 1.45; }
 h1 { margin-bottom: 0.1em; } .sub { color: #555; margin-top: 0; }
 .headline { display: flex; gap: 1em; flex-wrap: wrap; margin: 1em 0; }
-.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.7em 1em; min-width: 14em; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.7em 1em; flex: 1 1 10em; }
 .card .big { font-size: 1.7em; font-weight: 600; } .card .range { color: #555; font-size: 0.9em; }
 .ok { color: #1e7b34; } .warn { color: #b03a2e; font-weight: 600; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
@@ -38,7 +38,8 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.7em; text-align: le
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; } figure { margin: 1em 0; }
 figcaption { color: #555; font-size: 0.9em; } footer { color: #666; font-size: 0.85em; }
-@media print { body { margin: 0; max-width: none; } section { break-inside: avoid; } }
+@media print { body { margin: 0; max-width: none; } figure, tr { break-inside: avoid; }
+               h2 { break-after: avoid; } }
 """
 
 
