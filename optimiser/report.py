@@ -171,14 +171,12 @@ def build_html(result: views.Result) -> str:
             figure(heatmap, "coverage heat map", CAPTIONS["coverage"]),
         )
     )
-    fig, note = figures.flow_map(ds)
-    parts.append(
-        section(
-            "Where the goods go",
-            figure(figures.to_svg(fig), "flow map", note),
-            table(entry_routes(ds)),
-        )
-    )
+    if "latitude" in ds.coords and "longitude" in ds.coords:
+        fig, note = figures.flow_map(ds)
+        drawn = figure(figures.to_svg(fig), "flow map", note)
+    else:
+        drawn = "<p>No map: this result has no node coordinates (an older aidopt wrote it).</p>"
+    parts.append(section("Where the goods go", drawn, table(entry_routes(ds))))
     weekly = figures.entry_routes_by_week(ds)
     if weekly is not None:
         parts.append(

@@ -4,6 +4,7 @@ differences are exactly the two results' own numbers subtracted."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -60,3 +61,18 @@ def test_comparing_a_folder_that_is_no_result_exits_2(one_way_result, tmp_path):
     done = run_aidopt("compare", one_way_result, tmp_path / "nowhere")
     assert done.exit_code == 2
     assert "nowhere: no such folder" in done.output
+
+
+def test_spending_is_compared_when_the_summaries_hold_it(one_way_result, tmp_path):
+    richer = tmp_path / "with-spending"
+    shutil.copytree(one_way_result, richer)
+    summary = json.loads((richer / "summary.json").read_text())
+    summary["spending_usd"] = {"procurement": 1000.0, "transport": 250.0, "teams": 0.0}
+    (richer / "summary.json").write_text(json.dumps(summary))
+    out = tmp_path / "spending.csv"
+    done = run_aidopt("compare", richer, one_way_result, "--out", out)
+    assert done.exit_code == 0, done.output
+    table = pd.read_csv(out).set_index("item")
+    assert table.loc["spending_usd.transport", "a"] == 250.0
+    assert pd.isna(table.loc["spending_usd.transport", "b"])
+    assert "spending_usd.transport" in done.output and "3 of" in done.output

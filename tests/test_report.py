@@ -153,3 +153,15 @@ def test_a_result_without_an_epidemic_still_reports(one_way_result, tmp_path):
     assert "not computed: needs come from needs.csv" in text
     assert "epidemic curves" not in text
     assert "Where the goods go" in text
+
+
+def test_a_result_from_before_node_coordinates_reports_without_a_map(one_way_result, tmp_path):
+    copy = tmp_path / "old"
+    shutil.copytree(one_way_result, copy)
+    ds = xr.open_dataset(copy / "plan.nc").load()
+    (copy / "plan.nc").unlink()
+    old = ds.drop_vars(["latitude", "longitude", "coverage", "lever"])
+    old.to_netcdf(copy / "plan.nc")
+    text = report.build_html(views.read_result(copy))
+    assert "No map: this result has no node coordinates" in text
+    assert "coverage heat map" in text  # from the older testing_/care_coverage variables
