@@ -63,7 +63,7 @@ def main() -> None:
     """Plan ROK quarantine supplies and medical teams for the DPRK's provinces."""
 
 
-@main.command()
+@main.command(short_help="Plan for a scenario (a folder or a shipped name)")
 @click.argument("scenario", required=False)
 @click.option(
     "--out", type=click.Path(path_type=Path), help="output folder [results/<scenario folder>/]"
@@ -149,7 +149,7 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
     return "\n".join(lines)
 
 
-@main.command()
+@main.command(short_help="Check a scenario and print its sizes")
 @click.argument("scenario")
 @overrides_option
 def validate(scenario: str, overrides: tuple[str, ...]) -> None:
@@ -277,7 +277,7 @@ def calibrate(scenario, observed, fit_names, per_province, until, forecast_days,
     click.echo(f"  wrote {out}/: {' '.join(f.name for f in files)}")
 
 
-@main.command()
+@main.command(short_help="Copy a scenario into a folder to edit")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option(
     "--from",
@@ -315,7 +315,7 @@ def _file(path: Path | None, default: Path) -> Path:
     return target
 
 
-@main.command()
+@main.command(short_help="The plan as an Excel workbook")
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option(
     "--xlsx",
@@ -339,7 +339,7 @@ def export(results: Path, xlsx: str | None, quiet: bool, verbose: int) -> None:
         click.echo(f"wrote {path}")
 
 
-@main.command()
+@main.command(short_help="The plan as one HTML page (and PDF)")
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="the HTML file [RESULTS/report.html]")
 @click.option(
@@ -372,7 +372,7 @@ def report(results: Path, out: Path | None, pdf: bool, quiet: bool, verbose: int
         click.echo(f"wrote {' '.join(str(p) for p in written)}")
 
 
-@main.command()
+@main.command(short_help="How two results differ (table and CSV)")
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
 @click.option(
