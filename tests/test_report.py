@@ -13,7 +13,7 @@ import matplotlib.image
 import pytest
 import xarray as xr
 from browser import Browser, find_browser
-from conftest import run_aidopt
+from conftest import ROOT, run_aidopt
 
 from optimiser import figures, report, views
 
@@ -165,3 +165,10 @@ def test_a_result_from_before_node_coordinates_reports_without_a_map(one_way_res
     text = report.build_html(views.read_result(copy))
     assert "No map: this result has no node coordinates" in text
     assert "coverage heat map" in text  # from the older testing_/care_coverage variables
+
+
+def test_the_readme_shows_the_report_in_a_small_picture():
+    assert "](docs/report.png)" in (ROOT / "README.md").read_text(encoding="utf-8")
+    picture = ROOT / "docs" / "report.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture.stat().st_size < 500_000
