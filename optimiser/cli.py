@@ -1,4 +1,6 @@
-"""Command line: `aidopt run`, `aidopt validate`, `aidopt calibrate`.
+"""Command line: `aidopt run`, `validate`, `calibrate`, `init`, `export`, `report`, `compare`.
+
+Each command's work lives in its own module; this file only registers them.
 
 Exit status: 0 success, 2 invalid input (nothing written), 1 the solver failed, a file could
 not be written, or an internal error, 3 the closed loop did not converge (the result is
@@ -7,23 +9,26 @@ written, marked `converged: false`).
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from pathlib import Path
 
 import click
 
+from optimiser import scenarios
 from optimiser.allocation import SolverError
+from optimiser.console import Commands, reporting, verbosity_of, verbosity_options
 from optimiser.exports import write_outputs
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
 from optimiser.output_folder import OutputError, prepare_output
 from optimiser.reading import clip
 
-DEFAULT_SCENARIO = Path("inputs/korea-2020")
 INVALID_INPUT, SOLVER_FAILED, NOT_CONVERGED = 2, 1, 3
 MAX_PROBLEMS_SHOWN, MAX_PROBLEM_CHARS, MAX_REPORT_CHARS = 50, 1000, 8000
 """Bounds on an error report, whatever the input: problems listed, characters in each, and
 characters in all."""
+log = logging.getLogger(__name__)
 
 
 def _fail(problems: list[str], status: int) -> None:
@@ -39,6 +44,15 @@ def _fail(problems: list[str], status: int) -> None:
     if len(problems) > len(lines):
         click.echo(f"  ... and {len(problems) - len(lines)} more problem(s)", err=True)
     sys.exit(status)
+
+
+def _folder(scenario: str | None) -> Path:
+    """SCENARIO as a folder: a path, or the name of a shipped scenario."""
+    try:
+        return scenarios.resolve(scenario)
+    except ScenarioError as exc:
+        _fail(exc.problems, INVALID_INPUT)
+        raise  # unreachable: _fail exits
 
 
 def _load(scenario: Path, overrides: tuple[str, ...]) -> Scenario:
@@ -59,7 +73,7 @@ overrides_option = click.option(
 )
 
 
-class _Guarded(click.Group):
+class _Guarded(Commands):
     """The last guard: an unexpected exception becomes one line and exit status 1. Output
     folders clean up on the way out, so nothing partial is left."""
 
@@ -86,10 +100,8 @@ def main(debug: bool) -> None:
     """Plan ROK quarantine supplies and medical teams for the DPRK's provinces."""
 
 
-@main.command()
-@click.argument(
-    "scenario", type=click.Path(path_type=Path), default=DEFAULT_SCENARIO, required=False
-)
+@main.command(short_help="Plan for a scenario (a folder or a shipped name)")
+@click.argument("scenario", required=False)
 @click.option(
     "--out", type=click.Path(path_type=Path), help="output folder [results/<scenario folder>/]"
 )
@@ -99,24 +111,34 @@ def main(debug: bool) -> None:
     help="exit 0 even when the closed loop stops at its iteration limit (for batch use)",
 )
 @overrides_option
+@verbosity_options
 def run(
-    scenario: Path, out: Path | None, allow_unconverged: bool, overrides: tuple[str, ...]
+    scenario: str | None,
+    out: Path | None,
+    allow_unconverged: bool,
+    overrides: tuple[str, ...],
+    quiet: bool,
+    verbose: int,
 ) -> None:
-    """Plan for SCENARIO (a scenario folder) and write the plan and its summary."""
+    """Plan for SCENARIO (a scenario folder, or a shipped scenario's name: korea-2020, the
+    default, or dprk-2022) and write the plan and its summary."""
     from optimiser.coupling import run as run_coupling
     from optimiser.results import summary_of, to_dataset
 
-    scn = _load(scenario, overrides)
-    out = out or Path("results") / scenario.resolve().name
-    with _claim(out, "run", (scenario,)) as output:
+    folder = _folder(scenario)
+    scn = _load(folder, overrides)
+    out = out or Path("results") / folder.resolve().name
+    with _claim(out, "run", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         try:
             outcome = run_coupling(scn)
         except SolverError as exc:
             _fail([str(exc)], SOLVER_FAILED)
         ds = to_dataset(outcome)
+        log.info("writing %s", out)
         files = _written(lambda: write_outputs(ds, output))
     summary = summary_of(ds)
-    click.echo(format_summary(summary, out, files))
+    if not quiet:
+        click.echo(format_summary(summary, out, files, ds))
     if not summary["coupling"]["converged"]:
         click.echo(
             f"error: the closed loop did not converge in {summary['coupling']['iterations']} "
@@ -146,7 +168,9 @@ def _written(write):
         _fail([str(exc)], exc.status)
 
 
-def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
+def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
+    from optimiser import views
+
     lines = []
     coupling = summary["coupling"]
     state = (
@@ -186,6 +210,16 @@ def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
         f"  spending: {spent['total']:,.0f} USD (procurement {spent['procurement']:,.0f}, "
         f"transport {spent['transport']:,.0f}, teams {spent['teams']:,.0f})"
     )
+    if ds is not None:
+        routes = views.entry_tonnes(ds)
+        top = routes[routes > 0.5].head(3)
+        used = ", ".join(f"{arc} {views.fmt(t)} t" for arc, t in top.items())
+        lines.append(f"  top entry routes (tonnes over the horizon): {used or 'none'}")
+        short = ", ".join(
+            f"{p} {share:.0%} (worst: {item} {worst:.0%})"
+            for p, share, item, worst in views.most_unmet(ds, 3)
+        )
+        lines.append(f"  most unmet need (mean share of need unmet): {short or 'none'}")
     t = summary["timings_s"]
     lines.append(
         f"  time: epidemic {t['epidemic']:.2f} s, gradient {t['gradient']:.2f} s, LP build "
@@ -193,17 +227,19 @@ def format_summary(summary: dict, out: Path, files: list[Path]) -> str:
         f"({summary['lp']['columns']} columns x {summary['lp']['rows']} rows)"
     )
     lines.append(f"  wrote {out}/: {' '.join(f.name for f in files)}")
+    lines.append(f"  next: aidopt report {out}   (or: aidopt export {out} --xlsx)")
     return "\n".join(lines)
 
 
-@main.command()
-@click.argument("scenario", type=click.Path(path_type=Path))
+@main.command(short_help="Check a scenario and print its sizes")
+@click.argument("scenario")
 @overrides_option
-def validate(scenario: Path, overrides: tuple[str, ...]) -> None:
-    """Check SCENARIO's inputs and print their sizes, or every problem found."""
+def validate(scenario: str, overrides: tuple[str, ...]) -> None:
+    """Check SCENARIO's inputs (a folder or a shipped scenario's name) and print their sizes,
+    or every problem found."""
     from optimiser.network import build_network
 
-    scn = _load(scenario, overrides)
+    scn = _load(_folder(scenario), overrides)
     net = build_network(scn)
     cfg = scn.config
     click.echo(f"{cfg.name}: valid ({scn.folder})")
@@ -237,7 +273,7 @@ def _names(text: str | None, option: str, allow_none: bool) -> tuple[str, ...] |
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(path_type=Path))
+@click.argument("scenario")
 @click.option(
     "--observed",
     type=click.Path(path_type=Path),
@@ -278,8 +314,9 @@ def calibrate(scenario, observed, fit_names, per_province, until, forecast_days,
     """Fit SCENARIO's epidemic model to reported cases in OBSERVED."""
     from optimiser.calibrate import Calibrator, read_observed, write_calibration
 
-    scn = _load(scenario, overrides)
-    out = out or Path("results") / f"{scenario.resolve().name}-calibration-{observed.stem}"
+    folder = _folder(scenario)
+    scn = _load(folder, overrides)
+    out = out or Path("results") / f"{folder.resolve().name}-calibration-{observed.stem}"
     try:
         obs = read_observed(observed, scn)
         per = _names(per_province, "--per-province", allow_none=True)
@@ -317,6 +354,123 @@ def calibrate(scenario, observed, fit_names, per_province, until, forecast_days,
             f"({h['total_error_pct']:+.1f}%)"
         )
     click.echo(f"  wrote {out}/: {' '.join(f.name for f in files)}")
+
+
+@main.command(short_help="Copy a scenario into a folder to edit")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option(
+    "--from",
+    "source",
+    default=scenarios.DEFAULT,
+    show_default=True,
+    help="a shipped scenario's name (korea-2020, dprk-2022) or a scenario folder",
+)
+def init(folder: Path, source: str) -> None:
+    """Copy a scenario into FOLDER (new or empty) to edit."""
+    origin = _folder(source)
+    try:
+        files = scenarios.copy_scenario(origin, folder)
+    except (ScenarioError, OutputError) as exc:
+        _fail(getattr(exc, "problems", [str(exc)]), INVALID_INPUT)
+    click.echo(f"copied {origin.name} into {folder}/: {' '.join(f.name for f in files)}")
+    click.echo(f"  next: edit {folder / 'scenario.yaml'} and its tables, then: aidopt run {folder}")
+
+
+def _result(folder: Path):
+    from optimiser.views import ResultError, read_result
+
+    try:
+        return read_result(folder)
+    except ResultError as exc:
+        _fail([str(exc)], INVALID_INPUT)
+        raise  # unreachable: _fail exits
+
+
+def _file(path: Path | None, default: Path) -> Path:
+    """The file to write: `path` if given, else `default`; never an existing folder."""
+    target = path or default
+    if target.is_dir():
+        _fail([f"{target}: is a folder; give a file name"], INVALID_INPUT)
+    return target
+
+
+@main.command(short_help="The plan as an Excel workbook")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option(
+    "--xlsx",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[FILE]",
+    help="an Excel workbook [RESULTS/plan.xlsx]; the default format",
+)
+@verbosity_options
+def export(results: Path, xlsx: str | None, quiet: bool, verbose: int) -> None:
+    """Write RESULTS (a folder `aidopt run` wrote) as an Excel workbook."""
+    from optimiser.workbook import write_workbook
+
+    result = _result(results)
+    path = _file(Path(xlsx) if xlsx else None, results / "plan.xlsx")
+    with reporting(verbosity_of(quiet, verbose)):
+        log.info("writing %s", path)
+        write_workbook(result, path)
+    if not quiet:
+        click.echo(f"wrote {path}")
+
+
+@main.command(short_help="The plan as one HTML page (and PDF)")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="the HTML file [RESULTS/report.html]")
+@click.option(
+    "--pdf/--no-pdf",
+    default=True,
+    show_default=True,
+    help="also print it as PDF beside the HTML, where Chromium or Chrome is installed",
+)
+@verbosity_options
+def report(results: Path, out: Path | None, pdf: bool, quiet: bool, verbose: int) -> None:
+    """Write RESULTS as one self-contained HTML page (and PDF): headline, curves, map, routes."""
+    from optimiser.report import find_browser, print_pdf, write_html
+
+    result = _result(results)
+    page = _file(out, results / "report.html")
+    with reporting(verbosity_of(quiet, verbose)):
+        write_html(result, page)
+        written, note = [page], ""
+        browser = find_browser() if pdf else None
+        if pdf and browser is None:
+            note = "PDF skipped: no Chromium or Chrome found (apt-get install chromium)"
+        elif browser is not None:
+            try:
+                written.append(print_pdf(page, page.with_suffix(".pdf"), browser))
+            except RuntimeError as exc:
+                note = f"PDF skipped: {exc}"
+    if note:
+        click.echo(note, err=True)
+    if not quiet:
+        click.echo(f"wrote {' '.join(str(p) for p in written)}")
+
+
+@main.command(short_help="How two results differ (table and CSV)")
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="the CSV file [compare-<A>-vs-<B>.csv in B's parent folder]",
+)
+def compare(a: Path, b: Path, out: Path | None) -> None:
+    """Show how results B differ from results A, and write every compared item as CSV."""
+    from optimiser.compare import compare as compare_results
+    from optimiser.compare import format_table, write_comparison
+
+    first, second = _result(a), _result(b)
+    default = b.resolve().parent / f"compare-{a.resolve().name}-vs-{b.resolve().name}.csv"
+    path = _file(out, default)
+    table = compare_results(first, second)
+    write_comparison(table, path)
+    click.echo(format_table(table, first, second))
+    click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

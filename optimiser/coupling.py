@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 ACCEPT, SHRINK, GROW = 0.1, 0.25, 0.75
 """Trust-region thresholds on actual / predicted improvement (the textbook values)."""
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Iteration:

@@ -50,6 +50,7 @@ from optimiser.schema import (
     ScenarioConfig,
     SupplyRow,
 )
+from optimiser.suggest import did_you_mean
 
 DPRK, ROK = "DPRK", "ROK"
 CALIBRATION_LIMITS = {"r0": 20.0, "reduction": 1.0, "reporting": 1.0, "seed": 1e10}
@@ -162,6 +163,21 @@ def _show(value: object) -> str:
     return show(value)
 
 
+def _field_names(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys valid where `loc` points: the fields of the model nested there."""
+    current: object = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            break
+        fields = {(f.alias or n): f for n, f in current.model_fields.items()}
+        if part not in fields:
+            break
+        current = _submodel(fields[part].annotation)
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return []
+    return [(f.alias or n) for n, f in current.model_fields.items()]
+
+
 def _validate(model: type[BaseModel], data: object, where: str, problems: list[str]):
     try:
         return model.model_validate(data)
@@ -172,8 +188,9 @@ def _validate(model: type[BaseModel], data: object, where: str, problems: list[s
             what = _describe(model, loc)
             hint = f"; expected {what}" if what else ""
             if err["type"] == "extra_forbidden":
-                valid = listing((f.alias or n) for n, f in model.model_fields.items())
-                problems.append(f"{where}: unknown key '{key}'; valid: {valid}")
+                names = _field_names(model, loc[:-1])
+                guess = did_you_mean(str(loc[-1]), names)
+                problems.append(f"{where}: unknown key '{key}'{guess}; valid: {listing(names)}")
             elif err["type"] == "missing":
                 problems.append(f"{where}: '{key}' is missing{hint}")
             elif not loc:
@@ -252,8 +269,8 @@ def apply_override(raw: dict, assignment: str) -> None:
             under = ".".join(parts[:depth]) or "the top level"
             raise ScenarioError(
                 [
-                    f"--set {key}: scenario.yaml has no field '{'.'.join(parts[: depth + 1])}'; "
-                    f"valid under {under}: {', '.join(fields)}"
+                    f"--set {key}: scenario.yaml has no field '{'.'.join(parts[: depth + 1])}'"
+                    f"{did_you_mean(part, fields)}; valid under {under}: {', '.join(fields)}"
                 ]
             )
         if depth == len(parts) - 1:
@@ -315,7 +332,13 @@ def _is_mapping_field(annotation: object) -> bool:
 
 
 def _unknown(kind: str, value: str, valid: Iterable[str]) -> str:
-    return f"'{clip(value)}' is not a known {kind}; valid: {listing(sorted(valid))}"
+    """Suggest the closest valid value where one is close; else list the valid ones (the
+    first of them if many)."""
+    options = sorted(valid)
+    guess = did_you_mean(value, options)
+    if guess:
+        return f"'{clip(value)}' is not a known {kind}{guess}"
+    return f"'{clip(value)}' is not a known {kind}; valid: {listing(options)}"
 
 
 def check_unique_ids(tables: dict[str, tuple], files: dict[str, Path]) -> list[str]:

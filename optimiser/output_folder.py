@@ -89,6 +89,38 @@ def write_atomically(out_dir: str | Path, writers: Writers, command: str) -> lis
         return output.write(writers)
 
 
+def write_file(path: str | Path, write: Callable[[Path], None], command: str) -> Path:
+    """Write one file atomically (a report, a workbook, a comparison): aside, then renamed into
+    place. In an aidopt result folder it is written under the folder's lock and entered in its
+    marker, so the folder stays one aidopt may replace; a file that exists and that aidopt did
+    not write is never overwritten."""
+    path = Path(path)
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = _read_marker(folder)
+    ours = marker is not None and path.name in marker["files"]
+    if os.path.lexists(path) and not ours:
+        raise OutputError(f"{path}: exists and aidopt did not write it; choose another file")
+    lock = _lock(folder) if marker is not None else None
+    tmp = folder / f".{path.name}.partial-{os.getpid()}"
+    try:
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:
+            reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
+            raise WriteError(f"{path}: cannot be written ({reason}); nothing was changed") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        if marker is not None:
+            files = {**marker["files"], path.name: _digest(path, sync=True)}
+            _write_marker(folder, str(marker.get("command", command)), files)
+    finally:
+        if lock is not None:
+            _unlock(folder, lock)
+    return path
+
+
 @dataclass
 class Output:
     """A claimed output folder: the lock is held until `close` (or the end of a with-block)."""
@@ -200,13 +232,7 @@ class Output:
         """Release the lock; remove the parents made for a result that was never installed."""
         if self.lock_fd is None:
             return
-        lock = _lock_path(self.target)
-        try:
-            if os.path.samestat(os.stat(lock, follow_symlinks=False), os.fstat(self.lock_fd)):
-                lock.unlink()
-        except OSError:
-            pass  # someone removed it already; the lock itself goes with the descriptor
-        os.close(self.lock_fd)
+        _unlock(self.target, self.lock_fd)
         self.lock_fd = None
         if not self.installed:
             _remove_empty(self.created)
@@ -300,6 +326,17 @@ def foreign_files(folder: Path) -> tuple[list[str], list[str]]:
 
 def _lock_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.aidopt-lock")
+
+
+def _unlock(target: Path, fd: int) -> None:
+    """Remove the lock file (if it is still ours) and let go of the lock."""
+    lock = _lock_path(target)
+    try:
+        if os.path.samestat(os.stat(lock, follow_symlinks=False), os.fstat(fd)):
+            lock.unlink()
+    except OSError:
+        pass  # someone removed it already; the lock itself goes with the descriptor
+    os.close(fd)
 
 
 def _lock(target: Path) -> int:

@@ -43,10 +43,12 @@ def _var(dims, data, units: str, long_name: str) -> xr.Variable:
 def _coords(outcome: Outcome) -> dict[str, Any]:
     scn, net = outcome.scenario, outcome.network
     cfg = scn.config
-    nodes: dict[str, Any] = {**{p.id: p for p in scn.provinces}, **{d.id: d for d in scn.depots},
-             **{c.id: c for c in scn.crossings}}  # fmt: skip
+    located = [(n.latitude, n.longitude) for n in scn.provinces]  # the order of scn.node_ids
+    located += [(n.latitude, n.longitude) for n in scn.depots]
+    located += [(n.latitude, n.longitude) for n in scn.crossings]
     coords: dict[str, Any] = {
         "commodity": scn.commodity_ids,
+        "commodity_name": ("commodity", [c.name for c in scn.commodities]),
         "unit": ("commodity", [c.unit for c in scn.commodities]),
         "mass_kg_per_unit": ("commodity", [c.mass_kg_per_unit for c in scn.commodities]),
         "hs_code": ("commodity", [c.hs_code for c in scn.commodities]),
@@ -61,11 +63,11 @@ def _coords(outcome: Outcome) -> dict[str, Any]:
         "transit_weeks": ("arc", net.transit_weeks),
         "node": scn.node_ids,
         "country": ("node", [scn.node_country[n] for n in scn.node_ids]),
-        "latitude": ("node", [nodes[n].latitude for n in scn.node_ids]),
-        "longitude": ("node", [nodes[n].longitude for n in scn.node_ids]),
+        "latitude": ("node", [lat for lat, _ in located], {"units": "degrees_north"}),
+        "longitude": ("node", [lon for _, lon in located], {"units": "degrees_east"}),
         "exemption": net.exemption_ids,
-        "capacity": list(AID),
-        "capacity_unit": ("capacity", [AID_UNITS[c] for c in AID]),
+        "lever": list(AID),
+        "lever_unit": ("lever", [AID_UNITS[c] for c in AID]),
         "iteration": np.arange(len(outcome.history)),
     }
     if outcome.people_no_aid is not None:
@@ -82,7 +84,7 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
     cfg = scn.config
     mass_t = np.array([c.mass_kg_per_unit for c in scn.commodities]) / 1000.0
     kpw, kaw, pw, cpw = (("commodity", "province", "week"), ("commodity", "arc", "week"),
-                         ("province", "week"), ("capacity", "province", "week"))  # fmt: skip
+                         ("province", "week"), ("lever", "province", "week"))  # fmt: skip
     delivered = np.minimum(plan.used, outcome.need)
     weeks = cfg.staff.deployment_weeks
     present = np.stack(
@@ -115,7 +117,7 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
                       "held at week's end (as planned)"),  # fmt: skip
         "reachable": _var(kpw, net.stock_possible[:, :n_p, :].astype(np.int8), "1",
                           "the commodity can reach the province that week"),  # fmt: skip
-        "aid": _var(cpw, outcome.aid, "see capacity_unit", "aid capacity the plan gives"),
+        "aid": _var(cpw, outcome.aid, "see lever_unit", "aid capacity the plan gives"),
         "care_beds_equipped": _var(pw, plan.beds, "patients", "patients in care beds the plan "
                                    "equips (the rest of aid's care comes from medical teams)"),
         "team_need": _var(pw, outcome.team_need, "teams", "medical teams needed"),
@@ -141,7 +143,7 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
         data["load"] = _var(
             cpw,
             outcome.loads,
-            "see capacity_unit",
+            "see lever_unit",
             "what each capacity would need to serve the whole epidemic",
         )
         data["coverage"] = _var(
@@ -278,6 +280,7 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
     ds.attrs.update(
         title=f"aidopt plan for scenario {cfg.name}",
         summary_json=json.dumps(plain(summary), allow_nan=False),
+        scenario_config_json=cfg.model_dump_json(by_alias=True),
         **{f"provenance_{k}": v for k, v in summary["provenance"].items()},
     )
     return ds

@@ -137,3 +137,21 @@ def default_copy(tmp_path: Path) -> Path:
     target = tmp_path / "korea-2020"
     shutil.copytree(DEFAULT_SCENARIO, target)
     return target
+
+
+def run_aidopt(*args: str):
+    """The command line in this process, as a user calls it."""
+    from click.testing import CliRunner
+
+    from optimiser.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def one_way_result(tmp_path_factory) -> Path:
+    """The shipped scenario planned one-way (one LP against the epidemic without aid)."""
+    out = tmp_path_factory.mktemp("one-way") / "korea-2020"
+    done = run_aidopt("run", DEFAULT_SCENARIO, "--out", out, "--set", "coupling.mode=one-way")
+    assert done.exit_code == 0, done.output
+    return out

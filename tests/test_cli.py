@@ -150,8 +150,8 @@ BAD_INPUTS = {
     "override of a field that does not exist": (
         lambda s: None,
         ("--set", "epidemic.r00=2.5"),
-        "--set epidemic.r00: scenario.yaml has no field 'epidemic.r00'; valid under epidemic: "
-        "r0, latent_days",
+        "--set epidemic.r00: scenario.yaml has no field 'epidemic.r00' (did you mean 'r0'?); "
+        "valid under epidemic: r0, latent_days",
     ),
     "value of the wrong type": (
         lambda s: None,

@@ -1,0 +1,228 @@
+"""The report's figures, drawn by matplotlib from the result and returned as SVG text.
+
+SVG keeps text sharp at any zoom and, with glyphs drawn as paths, needs no font to open.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import matplotlib.dates
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from optimiser import views  # noqa: E402
+
+OUTLINES = Path(__file__).resolve().parent / "data" / "korea_outlines.json"
+NO_AID, WITH_PLAN = "#c0392b", "#1f6fb4"
+STYLE: dict[Any, Any] = {"svg.fonttype": "path", "svg.hashsalt": "aidopt", "font.size": 9}
+
+
+def to_svg(fig: Figure) -> str:
+    """The figure as SVG text, and the figure closed."""
+    buffer = io.StringIO()
+    with plt.rc_context(STYLE):
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def count(persons: float) -> str:
+    """Persons as a whole number, or with one decimal below ten (the model is continuous)."""
+    return f"{persons:,.0f}" if persons >= 10 else f"{persons:.1f}"
+
+
+def _week_ticks(ax, ds: xr.Dataset, every: int = 4) -> None:
+    dates = pd.to_datetime(ds["week_start"].values)
+    ticks = np.arange(0, len(dates), every)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([dates[i].strftime("%d %b") for i in ticks], rotation=45, ha="right")
+
+
+def epidemic_curves(ds: xr.Dataset) -> Figure:
+    """New infections per day in each province, without aid and with the plan (log scale)."""
+    no_aid = views.new_infections_per_day(ds, "people_no_aid")
+    plan = views.new_infections_per_day(ds, "people_with_plan")
+    dates = pd.to_datetime(ds["date"].values[1:]) if "date" in ds.coords else no_aid["day"]
+    provinces = ds["province"].values.tolist()
+    names = ds["province_name"].values.tolist() if "province_name" in ds.coords else provinces
+    cols = 4
+    rows = math.ceil(len(provinces) / cols)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, cols, figsize=(10, 2.0 * rows), sharex=True, sharey=True)
+        floor = 0.1
+        top = max(float(no_aid.max()), float(plan.max()), 1.0) * 2
+        deaths_no = views.deaths_by_province(ds, "people_no_aid")
+        deaths_plan = views.deaths_by_province(ds, "people_with_plan")
+        for ax, province, name in zip(axes.flat, provinces, names, strict=False):
+            d_no, d_plan = float(deaths_no[province]), float(deaths_plan[province])
+            ax.plot(dates, np.maximum(no_aid.sel(province=province), floor), color=NO_AID, lw=1.2)
+            ax.plot(dates, np.maximum(plan.sel(province=province), floor), color=WITH_PLAN, lw=1.2)
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.set_ylim(floor, top)
+            ax.set_title(f"{name}: deaths {count(d_no)} -> {count(d_plan)}", fontsize=8)
+            ax.grid(alpha=0.3)
+            ax.tick_params(axis="x", labelrotation=30, labelsize=7, labelbottom=True)
+            ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b"))
+        for ax in list(axes.flat)[len(provinces) :]:
+            ax.axis("off")
+        fig.legend(
+            [Line2D([], [], color=NO_AID), Line2D([], [], color=WITH_PLAN)],
+            ["without aid", "with the plan"],
+            loc="lower right",
+            frameon=False,
+        )
+        fig.supylabel("new infections per day [persons/day]")
+        fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.5, wspace=0.08)
+    return fig
+
+
+def coverage_heatmap(ds: xr.Dataset) -> Figure | None:
+    """Coverage per aid capacity: the share of its load served, province x week (None without
+    an epidemic)."""
+    found = views.coverage(ds)
+    if found is None:
+        return None
+    cov = found.transpose("lever", "province", "week")
+    names = ds["province_name"].values.tolist() if "province_name" in ds.coords else None
+    levers = cov["lever"].values.tolist()
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            1, len(levers), figsize=(4.2 * len(levers) + 1, 4), sharey=True, squeeze=False
+        )
+        for ax, lever in zip(axes[0], levers, strict=True):
+            ax.imshow(
+                cov.sel(lever=lever).values, aspect="auto", vmin=0, vmax=1, cmap="RdYlGn",
+                interpolation="nearest",
+            )  # fmt: skip
+            ax.set_title(f"{lever}")
+            ax.set_yticks(range(cov.sizes["province"]))
+            ax.set_yticklabels(names or cov["province"].values.tolist())
+            _week_ticks(ax, ds)
+            ax.set_xlabel("week starting")
+        scale = plt.cm.ScalarMappable(cmap="RdYlGn", norm=plt.Normalize(0, 1))
+        fig.colorbar(scale, ax=axes[0].tolist(), label="share of the load served [1]", shrink=0.9)
+    return fig
+
+
+def _outlines(ax) -> bool:
+    """Country outlines (Natural Earth, public domain) if the package holds them."""
+    if not OUTLINES.is_file():
+        return False
+    data = json.loads(OUTLINES.read_text(encoding="utf-8"))
+    for country, rings in data["countries"].items():
+        colour = "#f3efe6" if country in ("PRK", "KOR") else "#e9e9e9"
+        for ring in rings:
+            xy = np.array(ring)
+            ax.fill(xy[:, 0], xy[:, 1], facecolor=colour, edgecolor="#9a9a9a", lw=0.6, zorder=0)
+    return True
+
+
+def flow_map(ds: xr.Dataset) -> tuple[Figure, str]:
+    """Nodes on their coordinates, routes as straight lines whose width follows the tonnes
+    carried over the horizon; closed routes dashed; returns the figure and its basemap note."""
+    lon = dict(zip(ds["node"].values.tolist(), ds["longitude"].values.tolist(), strict=True))
+    lat = dict(zip(ds["node"].values.tolist(), ds["latitude"].values.tolist(), strict=True))
+    country = views.node_country(ds)
+    tonnes = views.tonnes_by_arc_week(ds).sum("week").to_series()
+    teams = ds["team_shipments"].sum("week").to_series() if "team_shipments" in ds else None
+    status = views.route_status(ds)
+    biggest = max(float(tonnes.max()), 1e-9)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(8, 8.5))
+        has_outlines = _outlines(ax)
+        for arc, f, t in zip(
+            ds["arc"].values.tolist(), ds["arc_from"].values.tolist(),
+            ds["arc_to"].values.tolist(), strict=True,
+        ):  # fmt: skip
+            xs, ys = [lon[f], lon[t]], [lat[f], lat[t]]
+            carried = float(tonnes[arc])
+            if status[arc] == "closed":
+                ax.plot(xs, ys, color="#c0392b", lw=1.2, ls=(0, (3, 2)), zorder=1)
+            elif carried > 1e-3:
+                width = 0.8 + 7.0 * math.sqrt(carried / biggest)
+                ax.plot(xs, ys, color="#1f6fb4", lw=width, alpha=0.75, zorder=2,
+                        solid_capstyle="round")  # fmt: skip
+            elif teams is not None and float(teams[arc]) > 1e-3:
+                ax.plot(xs, ys, color="#7d3c98", lw=1.2, ls=":", zorder=2)
+            else:
+                ax.plot(xs, ys, color="#b5b5b5", lw=0.5, zorder=1)
+        crossings_closed = {
+            n for n in lon if country[n] not in ("DPRK", "ROK")
+            and all(status[a] == "closed" for a, f, t in zip(
+                ds["arc"].values.tolist(), ds["arc_from"].values.tolist(),
+                ds["arc_to"].values.tolist(), strict=True) if n in (f, t))
+        }  # fmt: skip
+        for node in lon:
+            kind = country[node]
+            marker, colour = {"DPRK": ("o", "#2c3e50"), "ROK": ("s", "#117a65")}.get(
+                kind, ("^", "#a04000")
+            )
+            ax.scatter(lon[node], lat[node], marker=marker, s=40, color=colour, zorder=3,
+                       edgecolor="white", linewidth=0.6)  # fmt: skip
+            if node in crossings_closed:
+                ax.scatter(lon[node], lat[node], marker="x", s=90, color="#c0392b", zorder=4)
+            ax.annotate(node, (lon[node], lat[node]), xytext=(4, 3), textcoords="offset points",
+                        fontsize=7, zorder=5)  # fmt: skip
+        xs, ys = list(lon.values()), list(lat.values())
+        ax.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
+        ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+        ax.set_aspect(1 / math.cos(math.radians(float(np.mean(ys)))))
+        ax.set_xlabel("longitude [deg E]")
+        ax.set_ylabel("latitude [deg N]")
+        handles = [
+            Line2D([], [], color="#1f6fb4", lw=4, label=f"goods (widest: {views.fmt(biggest)} t)"),
+            Line2D([], [], color="#7d3c98", lw=1.2, ls=":", label="medical teams only"),
+            Line2D([], [], color="#c0392b", lw=1.2, ls=(0, (3, 2)), label="closed: no flow"),
+            Line2D([], [], color="#b5b5b5", lw=0.5, label="open, unused"),
+            Line2D([], [], marker="o", ls="", color="#2c3e50", label="DPRK province"),
+            Line2D([], [], marker="s", ls="", color="#117a65", label="ROK depot"),
+            Line2D([], [], marker="^", ls="", color="#a04000", label="foreign crossing"),
+            Line2D([], [], marker="x", ls="", color="#c0392b", label="crossing closed"),
+        ]
+        ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.9)
+        note = (
+            "Country outlines: Natural Earth 1:110m (public domain). Routes are drawn as "
+            "straight lines between their ends, not as roads or sea lanes."
+            if has_outlines
+            else "Schematic: nodes at their latitude and longitude, no coastlines or borders; "
+            "routes as straight lines between their ends."
+        )
+        ax.set_title("Routes by tonnes carried over the horizon")
+    return fig, note
+
+
+def entry_routes_by_week(ds: xr.Dataset) -> Figure | None:
+    """Tonnes entering the DPRK on each route, stacked per week; None if nothing entered."""
+    arcs = [a for a, t in views.entry_tonnes(ds).items() if t > 1e-3]
+    if not arcs:
+        return None
+    weekly = views.tonnes_by_arc_week(ds).sel(arc=arcs).transpose("arc", "week").values
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(10, 3.6))
+        bottom = np.zeros(weekly.shape[1])
+        colours = plt.get_cmap("tab10")
+        for i, arc in enumerate(arcs):
+            ax.bar(np.arange(weekly.shape[1]), weekly[i], bottom=bottom, label=arc,
+                   color=colours(i % 10), width=0.85)  # fmt: skip
+            bottom += weekly[i]
+        _week_ticks(ax, ds)
+        ax.set_xlabel("week starting")
+        ax.set_ylabel("tonnes leaving [t/week]")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, ncol=2, frameon=False)
+    return fig

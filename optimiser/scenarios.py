@@ -1,0 +1,69 @@
+"""The scenarios that ship with the package, found by name from any folder.
+
+They live in the repository's `inputs/` and install as `optimiser/scenarios/` (package data,
+see pyproject.toml); an editable install reads `inputs/` itself. A command's SCENARIO is a
+folder if one exists at that path, else the name of a shipped scenario.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from optimiser.inputs import ScenarioError
+from optimiser.output_folder import MARKER, write_atomically
+from optimiser.suggest import did_you_mean
+
+DEFAULT = "korea-2020"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def shipped_folder() -> Path:
+    """Where the shipped scenarios are: installed package data, or the source tree's inputs/."""
+    for folder in (_PACKAGE / "scenarios", _PACKAGE.parent / "inputs"):
+        if folder.is_dir():
+            return folder
+    raise ScenarioError(["the shipped scenarios are missing from this installation of aidopt"])
+
+
+def shipped_names() -> list[str]:
+    folder = shipped_folder()
+    return sorted(p.name for p in folder.iterdir() if (p / "scenario.yaml").is_file())
+
+
+def resolve(scenario: str | Path | None) -> Path:
+    """The folder SCENARIO names: an existing folder, else a shipped scenario's name."""
+    if scenario is None:
+        return shipped_folder() / DEFAULT
+    path = Path(scenario)
+    if path.is_dir():
+        return path
+    names = shipped_names()
+    if str(scenario) in names:
+        return shipped_folder() / str(scenario)
+    guess = did_you_mean(str(scenario), names)
+    raise ScenarioError(
+        [
+            f"{scenario}: no such folder, nor a shipped scenario{guess}; "
+            f"shipped: {', '.join(names)} (or give a scenario folder)"
+        ]
+    )
+
+
+def copy_scenario(source: Path, target: Path) -> list[Path]:
+    """Copy a scenario folder's files into a new or empty `target`, all or nothing."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ScenarioError([f"{target}: exists and is not an empty folder; choose a new one"])
+    files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def copier(source_file: Path) -> Callable[[Path], None]:
+        def copy(staged: Path) -> None:
+            shutil.copyfile(source_file, staged)
+
+        return copy
+
+    written = write_atomically(target, {p.name: copier(p) for p in files}, "init")
+    # The copy is the user's to edit, not an aidopt result: it carries no result marker.
+    (target / MARKER).unlink(missing_ok=True)
+    return written

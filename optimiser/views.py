@@ -1,0 +1,334 @@
+"""Views of a written result (`plan.nc` and `summary.json`) that the workbook, the report, the
+comparison and the printed summary share. Nothing here recomputes the plan: every number is
+read from the result or summed over it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from optimiser import output_folder
+from optimiser.schema import TEAM, ScenarioConfig
+
+DPRK = "DPRK"
+ROUND_UP_SLACK = 1e-6
+"""Quantities are rounded up after taking off this much [units], so 3.0000000001 packs (the
+solver's rounding) count as 3, not 4."""
+
+
+class ResultError(Exception):
+    """A folder that is not a readable aidopt result."""
+
+
+@dataclass(frozen=True)
+class Result:
+    folder: Path
+    ds: xr.Dataset
+    summary: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.summary.get("scenario") or self.folder.name)
+
+
+def read_result(folder: str | Path) -> Result:
+    """Load a result folder written by `aidopt run`, or raise ResultError saying what is wrong."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ResultError(f"{folder}: no such folder; give a folder `aidopt run` wrote")
+    missing = [n for n in ("plan.nc", "summary.json") if not (folder / n).is_file()]
+    if missing:
+        raise ResultError(
+            f"{folder}: not an aidopt result (no {' or '.join(missing)}); "
+            f"give a folder `aidopt run` wrote, such as results/korea-2020"
+        )
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        with xr.open_dataset(folder / "plan.nc", engine="netcdf4") as opened:
+            ds = opened.load()
+    except (OSError, ValueError) as exc:
+        raise ResultError(f"{folder}: cannot be read ({exc})") from exc
+    return Result(folder, ds, summary)
+
+
+def write_file(path: Path, write: Callable[[Path], None], command: str = "export") -> Path:
+    """Write one file atomically (see `optimiser.output_folder.write_file`)."""
+    return output_folder.write_file(path, write, command)
+
+
+def round_up(values: np.ndarray | pd.Series) -> np.ndarray:
+    """Whole packs or teams enough to cover a continuous quantity."""
+    return np.ceil(np.maximum(np.asarray(values, dtype=float) - ROUND_UP_SLACK, 0.0))
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+def node_country(ds: xr.Dataset) -> dict[str, str]:
+    return dict(zip(ds["node"].values.tolist(), ds["country"].values.tolist(), strict=True))
+
+
+def entry_arcs(ds: xr.Dataset) -> list[str]:
+    """Routes that cross into the DPRK from outside it."""
+    country = node_country(ds)
+    ends = zip(ds["arc"].values, ds["arc_from"].values, ds["arc_to"].values, strict=True)
+    return [
+        str(a) for a, f, t in ends if country.get(str(t)) == DPRK and country.get(str(f)) != DPRK
+    ]
+
+
+def tonnes_by_arc_week(ds: xr.Dataset) -> xr.DataArray:
+    """Goods leaving on each route each week [t] (teams weigh nothing here)."""
+    return ds["shipments_t"].sum("commodity")
+
+
+def entry_tonnes(ds: xr.Dataset) -> pd.Series:
+    """Tonnes over the horizon on every entry route, largest first [t]."""
+    arcs = entry_arcs(ds)
+    totals = tonnes_by_arc_week(ds).sel(arc=arcs).sum("week").to_series() if arcs else None
+    if totals is None:
+        return pd.Series(dtype=float)
+    return totals.sort_values(ascending=False, kind="stable")
+
+
+def route_status(ds: xr.Dataset) -> dict[str, str]:
+    """'closed' where no shipment may ever leave on the route (sanctions, a closed border, no
+    approval, or no use), 'some goods' where only some commodities may, else 'open'."""
+    allowed = ds["flow_allowed"].any("week")
+    status = {}
+    for arc in ds["arc"].values.tolist():
+        by_commodity = allowed.sel(arc=arc).values
+        teams = bool(ds["personnel_allowed"].sel(arc=arc)) if "personnel_allowed" in ds else False
+        if not by_commodity.any() and not teams:
+            status[arc] = "closed"
+        elif not by_commodity.all():
+            status[arc] = "some goods"
+        else:
+            status[arc] = "open"
+    return status
+
+
+def route_values(ds: xr.Dataset) -> pd.DataFrame:
+    """Routes whose capacity is worth something: the weeks it binds and its value there."""
+    value = ds["route_capacity_value"]
+    rows = []
+    for arc in ds["arc"].values.tolist():
+        v = value.sel(arc=arc).values
+        binding = v > 1e-9
+        if binding.any():
+            rows.append(
+                {
+                    "route": arc,
+                    "mode": str(ds["mode"].sel(arc=arc).values),
+                    "weeks binding": int(binding.sum()),
+                    "largest value [deaths per t/week]": float(v.max()),
+                    "summed over weeks [deaths per t/week]": float(v[binding].sum()),
+                }
+            )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    return table.sort_values("summed over weeks [deaths per t/week]", ascending=False)
+
+
+def exemption_values(ds: xr.Dataset) -> pd.DataFrame:
+    if "exemption_quota_value" not in ds or ds.sizes.get("exemption", 0) == 0:
+        return pd.DataFrame(columns=["exemption", "quota value [deaths/t]"])
+    return pd.DataFrame(
+        {
+            "exemption": ds["exemption"].values.astype(str),
+            "quota value [deaths/t]": ds["exemption_quota_value"].values.astype(float),
+        }
+    )
+
+
+# --- needs and coverage ----------------------------------------------------------------------
+
+
+def unmet_share(ds: xr.Dataset) -> pd.DataFrame:
+    """Share of each province's need over the horizon left unmet, per item (commodities and
+    medical teams); NaN where nothing was needed. Rows provinces, columns items."""
+    need = ds["need"].sum("week").to_pandas()  # commodity x province
+    unmet = ds["unmet"].sum("week").to_pandas()
+    table = (unmet / need.where(need > 0)).T
+    team_need = ds["team_need"].sum("week").to_series()
+    team_unmet = ds["team_unmet"].sum("week").to_series()
+    table[TEAM] = team_unmet / team_need.where(team_need > 0)
+    return table
+
+
+def most_unmet(ds: xr.Dataset, n: int = 3) -> list[tuple[str, float, str, float]]:
+    """(province, mean unmet share over items it needed, worst item, its unmet share), for the
+    `n` provinces with the largest mean share; provinces with nothing unmet are left out."""
+    shares = unmet_share(ds)
+    mean = shares.mean(axis=1, skipna=True).dropna().sort_values(ascending=False, kind="stable")
+    rows = []
+    for province in mean.index[:n]:
+        if mean[province] <= 1e-9:
+            break
+        row = shares.loc[province].dropna()
+        rows.append((str(province), float(mean[province]), str(row.idxmax()), float(row.max())))
+    return rows
+
+
+def coverage(ds: xr.Dataset) -> xr.DataArray | None:
+    """Coverage (lever, province, week): the variable, or older results' `<lever>_coverage`;
+    None without an epidemic."""
+    if "coverage" in ds:
+        return ds["coverage"]
+    names = [v for v in ds.data_vars if str(v).endswith("_coverage")]
+    if not names:
+        return None
+    levers = [str(v).removesuffix("_coverage") for v in names]
+    return xr.concat([ds[v] for v in names], dim=pd.Index(levers, name="lever"))
+
+
+# --- epidemic --------------------------------------------------------------------------------
+
+
+def has_epidemic(ds: xr.Dataset) -> bool:
+    return "people_no_aid" in ds and "people_with_plan" in ds
+
+
+def new_infections_per_day(ds: xr.Dataset, variable: str) -> xr.DataArray:
+    """Daily new infections (province, day) as the fall in susceptibles [persons/day]."""
+    susceptible = ds[variable].sel(compartment="S")
+    return -susceptible.diff("day")
+
+
+def deaths_by_province(ds: xr.Dataset, variable: str) -> pd.Series:
+    return ds[variable].sel(compartment="D").isel(day=-1).to_series()
+
+
+def interval(summary: dict, key: str) -> tuple[float, float] | None:
+    """(low, high) for `key` from the summary's optional `uncertainty` block, which may hold
+    `key: [low, high]` or `key: {low|lower|p5|q05: ..., high|upper|p95|q95: ...}`."""
+    block = summary.get("uncertainty")
+    if not isinstance(block, dict) or key not in block:
+        return None
+    value = block[key]
+    if isinstance(value, list | tuple) and len(value) == 2:
+        low, high = value
+    elif isinstance(value, dict):
+        low = next((value[k] for k in ("low", "lower", "p5", "q05") if k in value), None)
+        high = next((value[k] for k in ("high", "upper", "p95", "q95") if k in value), None)
+    else:
+        return None
+    if low is None or high is None:
+        return None
+    return float(low), float(high)
+
+
+def interval_label(summary: dict) -> str:
+    block = summary.get("uncertainty")
+    if isinstance(block, dict):
+        for key in ("label", "interval", "level"):
+            if isinstance(block.get(key), str | int | float):
+                return str(block[key])
+    return "range"
+
+
+# --- words -----------------------------------------------------------------------------------
+
+
+def convergence_text(summary: dict) -> str:
+    c = summary.get("coupling", {})
+    mode, n = c.get("mode", "?"), c.get("iterations", "?")
+    if mode == "one-way" or c.get("converged_on") == "one-way":
+        return "one-way coupling: one plan against the epidemic without aid"
+    if c.get("converged"):
+        return f"{mode} coupling converged on {c.get('converged_on')} after {n} iteration(s)"
+    return f"{mode} coupling did NOT converge in {n} iteration(s): read the plan with care"
+
+
+def config(ds: xr.Dataset) -> dict[str, Any] | None:
+    text = ds.attrs.get("scenario_config_json")
+    return json.loads(text) if text else None
+
+
+def settings(ds: xr.Dataset, sections=("epidemic", "staff", "objective", "coupling")) -> list:
+    """(dotted key, value, description with unit) of the scenario's scalar settings."""
+    cfg = config(ds)
+    if cfg is None:
+        return []
+    rows = []
+
+    def walk(data: dict, model: Any, prefix: str) -> None:
+        fields = {(f.alias or n): f for n, f in getattr(model, "model_fields", {}).items()}
+        for key, value in data.items():
+            field = fields.get(key)
+            sub = _model_of(field.annotation) if field is not None else None
+            if isinstance(value, dict) and sub is not None:
+                walk(value, sub, f"{prefix}{key}.")
+            elif value is not None and not isinstance(value, dict):
+                rows.append((f"{prefix}{key}", value, field.description if field else ""))
+
+    for section in sections:
+        if isinstance(cfg.get(section), dict):
+            field = ScenarioConfig.model_fields.get(section)
+            walk(cfg[section], _model_of(field.annotation) if field else None, f"{section}.")
+    return rows
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def key_assumptions(ds: xr.Dataset, summary: dict) -> list[str]:
+    """What a reader must know to read the numbers right."""
+    notes = []
+    if has_epidemic(ds):
+        end = pd.Timestamp(ds["date"].values[-1]).date() if "date" in ds.coords else "the horizon"
+        notes.append(
+            f"Deaths and infections are the epidemic model's, counted to {end}; they follow its "
+            f"assumed severity, detection and contact rates (the settings below), not data."
+        )
+    else:
+        notes.append("Deaths were not computed: the needs came from the scenario's own table.")
+    notes.append(
+        "The plan is a linear program: quantities and teams are fractional; round up when "
+        "packing and rostering (the workbook has rounded-up columns)."
+    )
+    notes.append(
+        "Aid acts on the epidemic as capacities: tests a week, isolated people and hospital "
+        "patients with IPC supplies, patients in aid's care; coverage is each capacity over the "
+        "load the epidemic puts on it that week (suspected cases, people isolated, patients)."
+    )
+    cfg = config(ds) or {}
+    objective = cfg.get("objective") or {}
+    if objective.get("usd_per_death_averted"):
+        budget = objective.get("budget_usd")
+        notes.append(
+            f"Spending weighs as deaths at {objective['usd_per_death_averted']:,.0f} USD per "
+            f"death averted; budget: {f'{budget:,.0f} USD' if budget else 'none'}."
+        )
+    overrides = summary.get("provenance", {}).get("overrides")
+    if overrides:
+        notes.append(f"Run with overrides: {overrides}.")
+    return notes
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number as a person reads it: thousands separated, a few significant digits."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if value == 0:
+        return "0"
+    return f"{value:.{digits}g}"
