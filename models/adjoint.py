@@ -38,6 +38,7 @@ from models.seir import (
     R,
     S,
     Segment,
+    Trajectory,
     _rhs,
     loads,
     pressure,
@@ -114,11 +115,23 @@ def deaths_gradient(model: Model, initial_exposed, n_days: int, contact=None, ai
     """States as `Model.integrate` gives them, and d(deaths by day n_days, summed over
     provinces) / d(each capacity in AID held through a week) for the first `weeks` weeks (all if
     None): (B, capacity, P, weeks), in deaths per (person or test a day) held for the week."""
-    n_b, n_p = model.shape[1:]
     weeks = -(-n_days // 7) if weeks is None else weeks
-    segments = model.segments(n_days, contact, aid, weeks)
-    keep = n_days * model.rates.sigma.size * len(STATES) * 30 < DENSE_LIMIT
-    states, solutions = model.forward(segments, initial_exposed, n_days, rtol, atol, keep)
+    forward = model.trajectory(initial_exposed, n_days, contact, aid, weeks, rtol, atol,
+                               keep_dense(model, n_days))  # fmt: skip
+    return forward.people, gradient_along(model, forward, weeks, rtol, atol)
+
+
+def keep_dense(model: Model, n_days: int) -> bool:
+    """Whether an integration's dense solutions fit under DENSE_LIMIT numbers."""
+    return n_days * model.rates.sigma.size * len(STATES) * 30 < DENSE_LIMIT
+
+
+def gradient_along(model: Model, forward: Trajectory, weeks: int, rtol: float = 1e-6,
+                   atol: float = 1e-6) -> np.ndarray:  # fmt: skip
+    """The adjoint pass of `deaths_gradient` along an integration already made; its segments
+    must be split weekly over the first `weeks` weeks (`Model.trajectory`)."""
+    n_b, n_p = model.shape[1:]
+    segments, solutions, states = forward.segments, forward.solutions, forward.states
     n_cells, n_aid = n_b * n_p, len(AID)
     gradient = np.zeros((n_b, n_aid, n_p, weeks))
     lam = np.zeros(model.shape)
@@ -127,17 +140,11 @@ def deaths_gradient(model: Model, initial_exposed, n_days: int, contact=None, ai
     atol_z = np.concatenate([np.full(lam.size, atol * 1e-4), np.full(n_aid * n_cells, atol)])
     d_matrix_t, base_t = model.detection_matrix.T.tocsr(), model.base_matrix.T.tocsr()
     for seg, trajectory in zip(reversed(segments), reversed(solutions), strict=True):
-        if trajectory is None:
-            forward = solve_ivp(
-                _rhs,
-                (seg.start, seg.stop),
-                states[seg.start].ravel(),
-                dense_output=True,
-                rtol=rtol,
-                atol=atol,
-                args=(model, seg),
-            )
-            trajectory = forward.sol
+        if trajectory is None:  # not kept: integrate this segment again from its start
+            again = solve_ivp(_rhs, (seg.start, seg.stop), states[seg.start].ravel(),
+                              dense_output=True, rtol=forward.rtol, atol=forward.atol,
+                              args=(model, seg))  # fmt: skip
+            trajectory = again.sol
         back = solve_ivp(
             _adjoint_rhs, (seg.stop, seg.start),
             np.concatenate([lam.ravel(), np.zeros(n_aid * n_cells)]), rtol=rtol, atol=atol_z,
@@ -151,4 +158,4 @@ def deaths_gradient(model: Model, initial_exposed, n_days: int, contact=None, ai
             gradient[:, :, :, seg.start // 7] -= (
                 back.y[lam.size :, -1].reshape(n_aid, n_b, n_p).transpose(1, 0, 2)
             )
-    return states.transpose(2, 1, 3, 0), gradient
+    return gradient

@@ -440,9 +440,15 @@ class Model:
     def integrate(self, initial_exposed, n_days, contact=None, aid=None,
                   rtol=1e-6, atol=1e-6) -> np.ndarray:  # fmt: skip
         """States per (draw, state, province, day) for days 0..n_days."""
-        out, _ = self.forward(self.segments(n_days, contact, aid), initial_exposed, n_days,
-                              rtol, atol)  # fmt: skip
-        return out.transpose(2, 1, 3, 0)
+        return self.trajectory(initial_exposed, n_days, contact, aid, 0, rtol, atol).people
+
+    def trajectory(self, initial_exposed, n_days, contact=None, aid=None, weeks: int = 0,
+                   rtol=1e-6, atol=1e-6, dense: bool = False) -> Trajectory:  # fmt: skip
+        """One integration, its segments split weekly over the first `weeks` weeks, and with
+        `dense`, each segment's dense solution, for the adjoint to reuse."""
+        segments = self.segments(n_days, contact, aid, weeks)
+        states, solutions = self.forward(segments, initial_exposed, n_days, rtol, atol, dense)
+        return Trajectory(states, segments, solutions, initial_exposed, rtol, atol)
 
     def forward(self, segments, initial_exposed, n_days, rtol, atol, dense=False):
         """(day, state, B, P) states, and each segment's dense solution if asked for."""
@@ -459,6 +465,23 @@ class Model:
             out[seg.start + 1 : seg.stop + 1] = sol.y.T.reshape(-1, *self.shape)
             solutions.append(sol.sol)
         return out, solutions
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """An integration's states (day, state, B, P) and what the adjoint needs to go back."""
+
+    states: np.ndarray
+    segments: list[Segment]
+    solutions: list  # dense solutions per segment, or None
+    initial_exposed: ArrayLike
+    rtol: float
+    atol: float
+
+    @property
+    def people(self) -> np.ndarray:
+        """States per (draw, state, province, day)."""
+        return self.states.transpose(2, 1, 3, 0)
 
 
 def integrate(

@@ -192,7 +192,7 @@ class AllocationLP:
         rows, fill = self.lp.rows["team_cover"], self.lp.columns["team_fill"]
         return rows.ids, fill.ids, -team_need[tuple(fill.index.T)]
 
-    def solve(self, polish: bool = True) -> Plan:
+    def solve(self, polish: bool = True, strategy: int = DUAL_SIMPLEX) -> Plan:
         """Stage 1 (deaths and spending), then, if `polish`, stage 2 (spending with harm held).
 
         Stage 1's objective is in deaths (spending / usd_per_death_averted), scaled by
@@ -206,7 +206,7 @@ class AllocationLP:
         spending = self.spending_cost + self.tiebreak
         s.set_costs(np.arange(self.lp.n_cols),
                     OBJECTIVE_SCALE * (harm + spending / self.usd_per_death))  # fmt: skip
-        x, dual, _ = s.solve(DUAL_SIMPLEX)
+        x, dual, _ = s.solve(strategy)
         plan = self._read(x, dual / OBJECTIVE_SCALE, float(harm @ x) + self.harm_offset)
         plan.basis = s.highs.getBasis()
         plan.timings_s = {"stage1": time.perf_counter() - start}

@@ -518,16 +518,17 @@ def fit_summary(result: FitResult, cal: Calibrator) -> dict:
 
 
 def overrides_yaml(result: FitResult, cal: Calibrator, out: Path) -> str:
-    """scenario-overrides.yaml: the fitted values as scenario.yaml fields, for
-    `aidopt run SCENARIO --set @scenario-overrides.yaml` or to paste into scenario.yaml."""
+    """scenario-overrides.yaml: the whole epidemic block the fit used, the parameters it held
+    fixed as well as those it fitted (at full precision), and the reporting share and delay, so
+    that `aidopt run SCENARIO --set @scenario-overrides.yaml` gives exactly the fitted model
+    whatever the scenario's own epidemic block says."""
     import yaml
 
     scenario = cal.scenario
-    fitted = {p.name: v for p, v in zip(result.parameters, result.values, strict=True)}
-    epidemic: dict = {}
-    calibration: dict = {}
+    fitted = {p.name: float(v) for p, v in zip(result.parameters, result.values, strict=True)}
+    epidemic: dict = scenario.epidemic.model_dump(mode="json", by_alias=True)
     if "r0" in fitted:
-        epidemic["r0"] = round(float(fitted["r0"]), 4)
+        epidemic["r0"] = fitted["r0"]
     lockdown = scenario.config.calibration.lockdown_date
     if "reduction" in fitted and lockdown is not None:  # a fitted reduction implies a date
         earlier = [
@@ -536,25 +537,27 @@ def overrides_yaml(result: FitResult, cal: Calibrator, out: Path) -> str:
             if s.from_ < lockdown
         ]
         epidemic["contact_reduction"] = earlier + [
-            {"from": lockdown.isoformat(), "reduction": round(float(fitted["reduction"]), 4)}
+            {"from": lockdown.isoformat(), "reduction": fitted["reduction"]}
         ]
     seeds = cal.natural_values(result.x)["seed"]
-    if any(p.kind == "seed" for p in result.parameters):
-        epidemic["initial_infections"] = {
-            pid: round(float(s), 2) for pid, s in zip(scenario.province_ids, seeds, strict=True)
-        }
-    if "reporting" in fitted:
-        calibration["reporting"] = round(float(fitted["reporting"]), 4)
+    epidemic["initial_infections"] = {
+        pid: float(s) for pid, s in zip(scenario.province_ids, seeds, strict=True)
+    }
+    calibration = {
+        "report_delay_days": cal.delay,
+        "reporting": fitted.get("reporting", scenario.config.calibration.reporting),
+    }
     skipped = [
         p.name
         for p in result.parameters
         if p.province is not None and p.kind in ("r0", "reduction", "reporting")
     ]
-    body = {"epidemic": epidemic} | ({"calibration": calibration} if calibration else {})
+    body = {"epidemic": epidemic, "calibration": calibration}
     header = (
         f"# Fitted by aidopt calibrate to {cal.observed.path}\n"
         f"# R2 {result.r2:.3f} and RMSE {result.rmse:.2f} on the sqrt scale, "
         f"{result.n_points} points; converged: {result.converged}\n"
+        f"# Fitted: {', '.join(fitted)}; every other epidemic field is the one the fit held.\n"
         f"# Use: aidopt run {scenario.folder} --set @{out / 'scenario-overrides.yaml'}\n"
     )
     if skipped:

@@ -10,6 +10,7 @@ written, marked `converged: false`).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -82,6 +83,9 @@ class _Guarded(Commands):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (`aidopt run | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
         except Exception as exc:  # the guard is for what nothing else caught
             if ctx.params.get("debug"):
                 traceback.print_exc()

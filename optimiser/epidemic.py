@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.adjoint import deaths_gradient
+from models.adjoint import deaths_gradient, gradient_along, keep_dense
 from models.seir import (
     AID,
     ASY,
@@ -31,6 +31,7 @@ from models.seir import (
     Model,
     Q,
     SEIRParameters,
+    Trajectory,
     reproduction_number,
     weekly_to_daily,
 )
@@ -188,6 +189,20 @@ class EpidemicSetup:
         return self.model.integrate(self.initial_exposed, self.n_days,
                                     self.contact_for(self.n_days), self._aid(aid),
                                     rtol=rtol, atol=1e-6)  # fmt: skip
+
+    def run(self, aid: np.ndarray | None = None) -> Trajectory:
+        """One integration at the reporting tolerance, kept so that `gradient_at` can go back
+        along it without integrating forward again."""
+        return self.model.trajectory(self.initial_exposed, self.n_days,
+                                     self.contact_for(self.n_days), self._aid(aid),
+                                     weeks=self.n_weeks,
+                                     dense=keep_dense(self.model, self.n_days))  # fmt: skip
+
+    def gradient_at(self, forward: Trajectory) -> np.ndarray:
+        """Deaths averted per unit of each capacity in AID_UNITS, (B, capacity, P, W), along an
+        integration from `run`."""
+        gradient = gradient_along(self.model, forward, self.n_weeks, GRADIENT_RTOL, 1e-6)
+        return -gradient / PER_DAY[None, :, None, None]
 
     def harm_gradient(self, aid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """States, and deaths averted (by the end of the outlook) per unit of each capacity in

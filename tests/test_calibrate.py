@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, tiny_scenario
 
-from optimiser.calibrate import Calibrator, read_observed
+from optimiser.calibrate import Calibrator, overrides_yaml, read_observed
 from optimiser.cli import main
 from optimiser.inputs import ScenarioError, load_scenario
 
@@ -54,6 +54,28 @@ def test_fit_recovers_known_parameters(synthetic):
     for p, low, high in zip(result.parameters, result.lower_95, result.upper_95, strict=True):
         assert low <= TRUTH[p.kind] <= high, (p.name, low, high)
     assert result.r2 > 0.99
+
+
+def test_the_overrides_reproduce_the_fitted_model_exactly(synthetic, tmp_path):
+    """Every epidemic field the fit held goes into scenario-overrides.yaml with those it fitted:
+    applied to a scenario whose epidemic block differs, they give the fitted model's reports."""
+    folder, scenario, _ = synthetic
+    observed = read_observed(folder / "observed.csv", scenario)
+    cal = Calibrator(scenario, observed)
+    result = cal.fit()
+    out = tmp_path / "fit"
+    out.mkdir()
+    (out / "scenario-overrides.yaml").write_text(overrides_yaml(result, cal, out))
+    elsewhere = ["epidemic.latent_days=9", "epidemic.presymptomatic_days=0.5",
+                 "epidemic.asymptomatic_share=0.6", "epidemic.r0=1.1",
+                 "calibration.report_delay_days=4"]  # fmt: skip
+    applied = load_scenario(folder, [*elsewhere, f"@{out / 'scenario-overrides.yaml'}"])
+    assert applied.epidemic.latent_days == scenario.epidemic.latent_days
+    again = Calibrator(applied, observed, fit=("reporting",))
+    reporting = result.values[[p.name for p in result.parameters].index("reporting")]
+    np.testing.assert_allclose(
+        again.daily_reports(np.log([[reporting]])), cal.daily_reports(result.x[None]), rtol=1e-9
+    )
 
 
 def test_missing_days_are_skipped_not_read_as_zero(synthetic):
