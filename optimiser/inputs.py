@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from optimiser import overrides as overrides_module
 from optimiser.reading import (
     MAX_TABLE_ROWS,
     SHOWN_NAMES,
@@ -213,8 +214,10 @@ def _read_csv(
     within: Path | None = None,
     max_rows: int = MAX_TABLE_ROWS,
     may_be_empty: bool = False,
+    edits: Sequence[overrides_module.TableEdit] = (),
 ) -> tuple | None:
-    """Rows of a CSV file validated one by one; empty cells count as missing."""
+    """Rows of a CSV file validated one by one, after any `--set` edits of its cells; empty
+    cells count as missing."""
     text = read_text(path, problems, within)
     table = None if text is None else csv_rows(path, text, problems, max_rows)
     if table is None:
@@ -234,13 +237,19 @@ def _read_csv(
         return None
     rows = []
     before = len(problems)
-    for line, row in enumerate(cells, start=2):
+    raws = [dict(zip(header, row, strict=False)) for row in cells]
+    if edits:
+        try:
+            overrides_module.apply_to_rows(list(edits), header, raws, path)
+        except overrides_module.OverrideError as exc:
+            problems.append(str(exc))
+            return None
+    for line, (row, raw) in enumerate(zip(cells, raws, strict=True), start=2):
         if too_many(problems, before, path, line):
             break
         if len(row) > len(header):
             problems.append(f"{path}, line {line}: more cells than the {len(header)} columns")
             continue
-        raw = dict(zip(header, row, strict=False))
         data = {k: v for k, v in raw.items() if v.strip() != ""}
         label = f" (id={clip(raw['id'], 40)})" if raw.get("id") else ""
         row = _validate(row_model, data, f"{path}, line {line}{label}", problems)
@@ -615,8 +624,20 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     if raw is None:
         raise ScenarioError(problems)
     overrides = expand_overrides(overrides)
+    table_edits: dict[str, list] = {}
+    sanction_edits = []
     for assignment in overrides:
-        apply_override(raw, assignment)
+        if not overrides_module.is_table_override(assignment):
+            apply_override(raw, assignment)
+            continue
+        try:
+            edit = overrides_module.parse(assignment)
+        except overrides_module.OverrideError as exc:
+            raise ScenarioError([str(exc)]) from None
+        if isinstance(edit, overrides_module.TableEdit):
+            table_edits.setdefault(edit.table, []).append(edit)
+        else:
+            sanction_edits.append(edit)
     where = str(scenario_file) + (f" (with --set {clip(' '.join(overrides))})" if overrides else "")
     config = _validate(ScenarioConfig, raw, where, problems)
     if config is None:
@@ -633,9 +654,18 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
             within=folder,
             max_rows=rows_left,
             may_be_empty=name in MAY_BE_EMPTY,
+            edits=table_edits.get(name, ()),
         )
         rows_left -= len(scn[name] or ())
     sanctions_raw = _read_yaml(files["sanctions"], problems, within=folder)
+    for path_parts, value in sanction_edits:
+        try:
+            if sanctions_raw is not None:
+                overrides_module.apply_to_sanctions(
+                    sanctions_raw, path_parts, value, files["sanctions"]
+                )
+        except overrides_module.OverrideError as exc:
+            problems.append(str(exc))
     if sanctions_raw is not None:
         scn["sanctions"] = _validate(Sanctions, sanctions_raw, str(files["sanctions"]), problems)
     if problems:
