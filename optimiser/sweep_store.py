@@ -58,9 +58,8 @@ def create(path: Path, runs: Runs, outputs: list[str], attrs: dict[str, Any]) ->
         text = values.dtype == object
         data[name] = ("run", _text(values) if text else values,
                       {"long_name": f"--set {name}", "role": "parameter"})  # fmt: skip
-    coords: dict[str, Any] = {"run": np.arange(n)}
+    coords: dict[str, Any] = {"run": np.arange(n), "parameter": _text(runs.names)}
     if runs.unit is not None:
-        coords["parameter"] = _text(runs.names)
         data["design_unit"] = (("run", "parameter"), runs.unit,
                                {"long_name": "the design in the unit hypercube"})  # fmt: skip
     for name in outputs:
@@ -125,7 +124,8 @@ class Writer:
                   for d in dims if d not in self.arrays}  # fmt: skip
         var = xr.Variable(("run", *dims), np.full((self.n_runs, *shape), np.nan),
                           attrs={"role": "output"})  # fmt: skip
-        ds = xr.Dataset({name: var}, coords=coords)
+        # Appending writes the dataset's attributes over the store's: carry them along.
+        ds = xr.Dataset({name: var}, coords=coords, attrs=dict(self.group.attrs))
         chunk = (min(self.n_runs, RUN_CHUNK), *shape)
         ds.to_zarr(self.path, mode="a", consolidated=False, encoding={name: {"chunks": chunk}})
         self.arrays = dict(self.group.arrays())
