@@ -126,31 +126,26 @@ def run(
 ) -> None:
     """Plan for SCENARIO (a scenario folder, or a shipped scenario's name: korea-2020, the
     default, or dprk-2022) and write the plan and its summary."""
-    from optimiser.coupling import run as run_coupling
-    from optimiser.results import summary_of, to_dataset
+    from optimiser.results import summary_of
+    from optimiser.runner import not_converged, plan
 
     folder = _folder(scenario)
     scn = _load(folder, overrides)
     out = out or Path("results") / folder.resolve().name
     with _claim(out, "run", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         try:
-            outcome = run_coupling(scn)
+            ds = plan(scn)
         except SolverError as exc:
             _fail([str(exc)], SOLVER_FAILED)
-        ds = to_dataset(outcome)
         log.info("writing %s", out)
         files = _written(lambda: write_outputs(ds, output))
     summary = summary_of(ds)
     if not quiet:
         click.echo(format_summary(summary, out, files, ds))
-    if not summary["coupling"]["converged"]:
-        click.echo(
-            f"error: the closed loop did not converge in {summary['coupling']['iterations']} "
-            f"iterations (deaths over the last ones: "
-            f"{summary['coupling']['deaths_range_last_iterations']}); the plan is written but is "
-            f"not an answer. Raise coupling.max_iterations, or pass --allow-unconverged.",
-            err=True,
-        )
+    reason = not_converged(summary)
+    if reason is not None:
+        click.echo(f"error: {reason}; it is written. Raise coupling.max_iterations, or pass "
+                   f"--allow-unconverged.", err=True)  # fmt: skip
         if not allow_unconverged:
             sys.exit(NOT_CONVERGED)
 
@@ -476,6 +471,10 @@ def compare(a: Path, b: Path, out: Path | None) -> None:
     click.echo(format_table(table, first, second))
     click.echo(f"wrote {path}")
 
+
+from optimiser.sweep_cli import sweep  # noqa: E402  (registered last: it uses this module's helpers)
+
+main.add_command(sweep)
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,15 @@ Every command that writes a folder (`run`, `calibrate` and the ones to come) goe
   goes to `.NAME.old-*` first) and the next start-up brings it back if a kill fell between them.
 * On start-up, under the lock, stale `.NAME.partial-*` and `.NAME.old-*` folders are cleared by
   deleting only the files their marker lists, so a file aidopt did not write is never deleted.
+
+A marker entry may name a folder (a Zarr store): its digest covers every file in it by relative
+path, size and SHA-256, and it is deleted whole only while that digest still matches.
+
+A long command that fills its folder item by item (`aidopt sweep`) claims it with
+`prepare_live_output` instead: the folder must be new or empty, or (to continue) one the same
+command left unfinished; the marker says `writing` in the folder itself until `finish_in_place`
+digests everything and marks it `complete`. Such a command never replaces an earlier result,
+since it could not keep the earlier one whole while it works.
 """
 
 from __future__ import annotations
@@ -83,6 +92,69 @@ def prepare_output(out_dir: str | Path, command: str, inputs: Iterable[Path] = (
     return output
 
 
+RESUMABLE = {"sweep": "aidopt sweep ... --resume completes it; "}
+"""Commands that can continue an unfinished folder, and how."""
+
+
+def prepare_live_output(out_dir: str | Path, command: str, inputs: Iterable[Path] = (),
+                        resume: bool = False) -> tuple[Output, str]:  # fmt: skip
+    """Claim a folder that `command` fills in place (see the module docstring), or raise
+    OutputError. Returns the claimed output and what it holds: "new" (absent or empty),
+    "unfinished" or "complete" (the last two only with `resume`, and only if `command` left
+    them so, with nothing in them aidopt did not write)."""
+    given = Path(out_dir)
+    target = _target(given)
+    _refuse_protected(given, target, inputs)
+    created = _make_parents(given, target.parent)
+    try:
+        lock_fd = _lock(target)
+    except BaseException:
+        _remove_empty(created)
+        raise
+    output = Output(given, target, command, lock_fd, created)
+    try:
+        _recover(target)
+        state = _live_state(output, resume)
+    except BaseException:
+        output.close()
+        raise
+    return output, state
+
+
+def _live_state(output: Output, resume: bool) -> str:
+    if not os.path.lexists(output.target):
+        return "new"
+    output._check_is_folder()
+    try:
+        names = sorted(os.listdir(output.target))
+    except OSError as exc:
+        raise OutputError(f"--out {output.given}: cannot be read ({exc.strerror})") from None
+    if not names:
+        return "new"
+    marker = _read_marker(output.target)
+    if marker is None or marker.get("command") != output.command:
+        output.check()  # names what is in the way
+        raise OutputError(f"--out {output.given}: holds an earlier aidopt result; aidopt "
+                          f"{output.command} fills its folder as it goes and never replaces one: "
+                          f"choose a new folder")  # fmt: skip
+    state = "complete" if marker.get("state") == "complete" else "unfinished"
+    if not resume:
+        what = "an unfinished" if state == "unfinished" else "a complete"
+        hint = "add --resume to complete it, or " if state == "unfinished" else ""
+        raise OutputError(f"--out {output.given}: holds {what} aidopt {output.command}; "
+                          f"{hint}choose a new folder")  # fmt: skip
+    foreign = [n for n in names if n not in marker["files"] and n not in (MARKER, MARKER_TMP)]
+    changed: list[str] = []
+    if state == "complete":
+        foreign, changed = foreign_files(output.target)
+    if foreign or changed:
+        held = [f"files aidopt did not write ({listing(foreign)})"] * bool(foreign)
+        held += [f"files changed since aidopt wrote them ({listing(changed)})"] * bool(changed)
+        raise OutputError(f"--out {output.given}: holds {' and '.join(held)}; move them out to "
+                          f"continue")  # fmt: skip
+    return state
+
+
 def write_atomically(out_dir: str | Path, writers: Writers, command: str) -> list[Path]:
     """Claim `out_dir`, write a result with `writers` and install it: all or nothing."""
     with prepare_output(out_dir, command) as output:
@@ -145,10 +217,13 @@ class Output:
         """Raise OutputError unless the target is absent, empty or an unchanged aidopt result."""
         if not os.path.lexists(self.target):
             return
-        if self.target.is_symlink() or not self.target.is_dir():
-            kind = "a symbolic link" if self.target.is_symlink() else "not a folder"
-            raise OutputError(f"--out {self.given}: exists and is {kind}; aidopt writes a "
-                              f"folder there: choose a new folder")  # fmt: skip
+        self._check_is_folder()
+        unfinished = _read_marker(self.target)
+        if unfinished is not None and unfinished.get("state") == "writing":
+            raise OutputError(f"--out {self.given}: holds an unfinished aidopt "
+                              f"{unfinished.get('command', '')} (stopped, or still running); "
+                              f"{RESUMABLE.get(str(unfinished.get('command')), '')}"
+                              f"choose a new folder")  # fmt: skip
         try:
             foreign, changed = foreign_files(self.target)
         except OSError as exc:
@@ -160,6 +235,41 @@ class Output:
                 f"--out {self.given}: holds {' and '.join(held)}; aidopt replaces only a folder "
                 f"it wrote whole (marked by {MARKER}): choose an empty or new folder"
             )
+
+    def _check_is_folder(self) -> None:
+        if self.target.is_symlink() or not self.target.is_dir():
+            kind = "a symbolic link" if self.target.is_symlink() else "not a folder"
+            raise OutputError(f"--out {self.given}: exists and is {kind}; aidopt writes a "
+                              f"folder there: choose a new folder")  # fmt: skip
+
+    def begin_in_place(self, names: Sequence[str]) -> None:
+        """Mark the claimed folder as being filled in place with `names` (a live command)."""
+        self.target.mkdir(exist_ok=True)
+        marker = _read_marker(self.target)
+        listed = dict(marker["files"]) if marker else {}
+        _write_marker(self.target, self.command, {**listed, **{n: None for n in names}})
+        _fsync(self.target)
+
+    def finish_in_place(self) -> None:
+        """Digest every item the marker lists and mark the folder complete."""
+        marker = _read_marker(self.target)
+        names = marker["files"] if marker else {}
+        _write_marker(self.target, self.command,
+                      {n: _digest(self.target / n, sync=True) for n in names})  # fmt: skip
+        self.installed = True
+
+    def discard_in_place(self) -> None:
+        """Undo `begin_in_place` on a folder this command made: delete what the marker lists
+        (and the folder and its new parents if that empties them)."""
+        marker = _read_marker(self.target)
+        for n in marker["files"] if marker else ():
+            path = self.target / n
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        (self.target / MARKER).unlink(missing_ok=True)
+        _remove_empty([*self.created, self.target])
 
     def write(self, writers: Writers) -> list[Path]:
         """Write every file into a staging folder, then swap it with the target in one step.
@@ -314,7 +424,9 @@ def foreign_files(folder: Path) -> tuple[list[str], list[str]]:
         path = folder / n
         if n == MARKER:
             continue
-        if listed.get(n) is None or path.is_symlink() or not path.is_file():
+        entry = listed.get(n)
+        is_tree = path.is_dir() and isinstance(entry, dict) and "files" in entry
+        if entry is None or path.is_symlink() or not (path.is_file() or is_tree):
             foreign.append(n)
         elif _digest(path) != listed[n]:
             changed.append(n)
@@ -419,6 +531,10 @@ def _remove_ours(folder: Path) -> bool:
         path = folder / n
         if path.is_symlink() or path.is_file():
             path.unlink(missing_ok=True)
+        elif path.is_dir() and marker is not None:
+            entry = marker["files"].get(n)
+            if entry is None or _digest(path) == entry:  # being written by us, or unchanged
+                shutil.rmtree(path, ignore_errors=True)
     try:
         folder.rmdir()
     except OSError:
@@ -478,7 +594,10 @@ def _read_marker(folder: Path) -> dict | None:
 
 
 def _digest(path: Path, sync: bool = False) -> dict:
-    """Size and SHA-256 of a file; `sync` first makes it durable (for files just written)."""
+    """Size and SHA-256 of a file; `sync` first makes it durable (for files just written). A
+    folder's digest hashes every entry under it by relative path (and a file's own digest)."""
+    if path.is_dir() and not path.is_symlink():
+        return _tree_digest(path, sync)
     sha = hashlib.sha256()
     with open(path, "rb") as f:
         if sync:
@@ -486,6 +605,24 @@ def _digest(path: Path, sync: bool = False) -> dict:
         for block in iter(lambda: f.read(1 << 20), b""):
             sha.update(block)
     return {"bytes": path.stat().st_size, "sha256": sha.hexdigest()}
+
+
+def _tree_digest(folder: Path, sync: bool) -> dict:
+    sha, total, count = hashlib.sha256(), 0, 0
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        base = Path(root)
+        for n in sorted(files + [d for d in dirs if (base / d).is_symlink()]):
+            path = base / n
+            rel = path.relative_to(folder).as_posix()
+            if path.is_symlink() or not path.is_file():
+                sha.update(f"{rel}\0link {os.readlink(path) if path.is_symlink() else ''}\n"
+                           .encode())  # fmt: skip
+                continue
+            entry = _digest(path, sync)
+            sha.update(f"{rel}\0{entry['sha256']}\n".encode())
+            total, count = total + entry["bytes"], count + 1
+    return {"bytes": total, "files": count, "sha256": sha.hexdigest()}
 
 
 # --- file-system primitives --------------------------------------------------------------------

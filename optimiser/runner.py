@@ -1,0 +1,64 @@
+"""One run of a scenario, shared by `aidopt run` and `aidopt sweep`: the coupling its
+configuration asks for, labelled as one Dataset, and the run's status.
+
+    scenario = load_scenario(folder, overrides)   # ScenarioError: invalid input
+    ds = plan(scenario)                           # SolverError: HiGHS failed
+    summary = summary_of(ds)                      # summary.json, as a dict
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from optimiser.inputs import Scenario, ScenarioError, load_scenario
+from optimiser.lp import SolverError
+
+STATUSES = ("ok", "failed", "not-converged")
+"""How a run ended: planned; stopped by invalid input or the solver; or planned, but the closed
+loop reached its iteration limit (the plan is not an answer)."""
+
+
+def plan(scenario: Scenario) -> xr.Dataset:
+    """The plan for a scenario as one labelled Dataset; raises SolverError if HiGHS fails."""
+    from optimiser.coupling import run
+    from optimiser.results import to_dataset
+
+    return to_dataset(run(scenario))
+
+
+def not_converged(summary: dict) -> str | None:
+    """Why a run's plan is not an answer, or None if its loop converged."""
+    coupling = summary["coupling"]
+    if coupling["converged"]:
+        return None
+    return (
+        f"the closed loop did not converge in {coupling['iterations']} iterations (deaths over "
+        f"the last ones: {coupling['deaths_range_last_iterations']}); the plan is not an answer"
+    )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A run that may have failed: its status, why, and its plan where it has one."""
+
+    status: str  # one of STATUSES
+    message: str
+    dataset: xr.Dataset | None
+
+
+def attempt(folder: str | Path, overrides: Sequence[str]) -> Attempt:
+    """Load, plan and judge one run; invalid input and solver failures become its status."""
+    try:
+        ds = plan(load_scenario(folder, overrides))
+    except ScenarioError as exc:
+        return Attempt("failed", "; ".join(exc.problems), None)
+    except SolverError as exc:
+        return Attempt("failed", str(exc), None)
+    from optimiser.results import summary_of
+
+    reason = not_converged(summary_of(ds))
+    return Attempt("ok" if reason is None else "not-converged", reason or "", ds)
