@@ -151,7 +151,7 @@ class SEIRParameters:
     """people with other fevers who are suspected cases, per province [persons/d]"""
 
 
-def _per_draw(value: ArrayLike, n_draws: int, n_provinces: int) -> np.ndarray:
+def per_draw(value: ArrayLike, n_draws: int, n_provinces: int) -> np.ndarray:
     """Broadcast a scalar, (B,) or (B, P) parameter to a contiguous (B, P) array."""
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 1:
@@ -198,7 +198,7 @@ class Rates:
 
     @classmethod
     def of(cls, params: SEIRParameters, n_draws: int, n_provinces: int) -> Rates:
-        p = {f.name: _per_draw(getattr(params, f.name), n_draws, n_provinces)
+        p = {f.name: per_draw(getattr(params, f.name), n_draws, n_provinces)
              for f in fields(params)}  # fmt: skip
         pre, sym, a = p["presymptomatic_days"], p["infectious_days"], p["asymptomatic_share"]
         turnaround = p["test_turnaround_days"]

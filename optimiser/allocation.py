@@ -86,9 +86,12 @@ class Plan:
 class AllocationLP:
     """Build once with `AllocationLP(scenario, network)`; then `update(...)` and `solve()`."""
 
-    def __init__(self, scenario: Scenario, net: Network, epidemic: bool | None = None):
+    def __init__(self, scenario: Scenario, net: Network, epidemic: bool | None = None,
+                 cvar_draws: int = 0):  # fmt: skip
         """`epidemic` (default: the scenario has no needs.csv) builds the aid capacities;
-        without, `use` is bounded by needs given to `update`."""
+        without, `use` is bounded by needs given to `update`. `cvar_draws` > 0 builds the rows
+        that make harm the mean deaths of the worst `objective.cvar_share` of that many
+        draws (`worst_draws`)."""
         start = time.perf_counter()
         self.scenario, self.net = scenario, net
         cfg = scenario.config
@@ -113,11 +116,17 @@ class AllocationLP:
             lab_capacity(lp, scenario)
         else:
             team_cover(lp, scenario)
+        if cvar_draws:
+            worst_draws(lp, cvar_draws)
         self.spending_cost = np.concatenate(lp.cost)
         self.method = cfg.solver.method if cfg.solver.method != "auto" else "simplex"
         self.solver = Solver(lp, self.method, cfg.solver.time_limit_s)
         self.harm = np.zeros(lp.n_cols)
         self.harm_offset = 0.0
+        if cvar_draws:
+            share = cfg.objective.cvar_share
+            self.harm[lp.columns["cvar_threshold"].ids] = 1.0
+            self.harm[lp.columns["cvar_excess"].ids] = 1.0 / (share * cvar_draws)
         self.tiebreak = self._tiebreak()
         self.build_s = time.perf_counter() - start
 
@@ -139,14 +148,16 @@ class AllocationLP:
 
     def update(self, *, harm=None, aid_bounds=None, need=None, team_need=None,
                capacity_t_per_week=None, available=None, quota_t=None, budget_usd=None,
-               teams_per_week=None, lab_tests_per_week=None) -> None:  # fmt: skip
+               teams_per_week=None, lab_tests_per_week=None, cvar=None) -> None:  # fmt: skip
         """Change data in place, keeping the model and its basis.
 
         harm: dict of deaths per unit on `aid` (capacity, P, W), `use` (K, P, W) or
         `team_fill` (P, W), and an `offset` in deaths; aid_bounds: (lower, upper) (capacity,
         P, W); need (K, P, W) and team_need (P, W): the planner's needs (needs.csv only);
         capacity_t_per_week (A,) or (A, W); available (K, N) units a week at depots; quota_t
-        (E,); budget_usd; teams_per_week; lab_tests_per_week (P,)."""
+        (E,); budget_usd; teams_per_week; lab_tests_per_week (P,); cvar: (gradients (B,
+        capacity, P, W) in deaths averted per unit, deaths (B,), aid (capacity, P, W)), the
+        draws' linearisation at a plan (`worst_draws`)."""
         lp, s = self.lp, self.solver
         if harm is not None:
             for name in ("aid", "use", "team_fill"):
@@ -188,6 +199,28 @@ class AllocationLP:
             labs = np.asarray(lab_tests_per_week, float)[fam.index[:, 0]]
             s.set_row_bounds(fam.ids, -INF, np.where(np.isfinite(labs), labs, INF))
 
+        if cvar is not None:
+            self._linearise_draws(*cvar)
+
+    def _linearise_draws(self, gradient: np.ndarray, deaths: np.ndarray, at: np.ndarray) -> None:
+        """Each draw's row: excess_b + t + g_b . aid >= D_b + g_b . aid_at."""
+        rows, aid = self.lp.rows["cvar_excess_rows"], self.lp.columns["aid"]
+        g = np.asarray(gradient, float)[(slice(None), *aid.index.T)]  # (B, aid columns)
+        self.solver.set_coefficients(np.repeat(rows.ids, aid.size), np.tile(aid.ids, rows.size),
+                                     g.ravel())  # fmt: skip
+        at_cols = np.asarray(at, float)[tuple(aid.index.T)]
+        self.solver.set_row_bounds(rows.ids, np.asarray(deaths, float) + g @ at_cols, INF)
+
+    def _held(self) -> np.ndarray:
+        """Columns polishing holds: those carrying harm; with the CVaR rows, the aid itself
+        (its threshold and excesses stay free, as later linearisations may have moved)."""
+        held = np.flatnonzero(self.harm)
+        if "cvar_excess" in self.lp.columns:
+            cvar = np.concatenate([self.lp.columns[n].ids
+                                   for n in ("cvar_threshold", "cvar_excess")])  # fmt: skip
+            held = np.union1d(np.setdiff1d(held, cvar), self.lp.columns["aid"].ids)
+        return held
+
     def _team_need_entries(self, team_need: np.ndarray):
         rows, fill = self.lp.rows["team_cover"], self.lp.columns["team_fill"]
         return rows.ids, fill.ids, -team_need[tuple(fill.index.T)]
@@ -219,8 +252,8 @@ class AllocationLP:
         stage 1's."""
         start = time.perf_counter()
         s, lp, harm = self.solver, self.lp, self.harm
-        held = np.flatnonzero(harm)
-        values = self._harm_values(plan) if x is None else x[held]
+        held = self._held()
+        values = self._harm_values(plan, held) if x is None else x[held]
         lower, upper = s.col_bounds(held)
         if plan.basis is not None:  # start from the plan's own optimal basis
             s.highs.setBasis(plan.basis)
@@ -243,15 +276,15 @@ class AllocationLP:
         aid[CARE] = self.lp.columns["beds"].dense(x)
         return np.einsum("kc,cpw->kpw", self.recipe, aid)
 
-    def _harm_values(self, plan: Plan) -> np.ndarray:
-        """The plan's values of the variables that carry harm, in column order."""
+    def _harm_values(self, plan: Plan, held: np.ndarray) -> np.ndarray:
+        """The plan's values of the `held` columns (of aid, use and team_fill)."""
         dense = {"aid": plan.aid, "use": plan.used, "team_fill": plan.team_fill}
         x = np.zeros(self.lp.n_cols)
         for name, values in dense.items():
             if name in self.lp.columns:
                 fam = self.lp.columns[name]
                 x[fam.ids] = values[tuple(fam.index.T)]
-        return x[np.flatnonzero(self.harm)]
+        return x[held]
 
     def _read(self, x: np.ndarray, dual: np.ndarray | None, harm: float) -> Plan:
         col, row, cost = self.lp.columns, self.lp.rows, self.spending_cost
@@ -507,6 +540,22 @@ def team_balance(lp: ArrayLP, scenario: Scenario, net: Network) -> None:
                           (len(scenario.node_ids), scenario.n_weeks), 0.0, 0.0)  # fmt: skip
     lp.add(row_of, np.concatenate([t[1] for t in terms]),
            np.concatenate([np.full(len(t[1]), t[2]) for t in terms]))  # fmt: skip
+
+
+def worst_draws(lp: ArrayLP, n_draws: int) -> None:
+    """CVaR of deaths over equally likely draws (Rockafellar and Uryasev 2000): a threshold t
+    (free) and each draw's excess over it, excess_b >= D_b(aid) - t >= ..., with D_b linearised
+    at the current plan: excess_b + t + g_b . aid >= D_b + g_b . aid_0. Harm is
+    t + sum(excess) / (cvar_share x B), at its least the mean of the worst share of draws.
+    The aid coefficients are placeholders that `update(cvar=...)` sets each iteration; the
+    family adds B + 1 columns, B rows and B x (aid columns) coefficients."""
+    aid = lp.columns["aid"]
+    t = lp.variables("cvar_threshold", np.zeros((1, 1)), (1,), lower=-INF)
+    excess = lp.variables("cvar_excess", np.arange(n_draws)[:, None], (n_draws,))
+    rows = lp.constraints("cvar_excess_rows", np.arange(n_draws)[:, None], (n_draws,), lower=0.0)
+    lp.add(rows.ids, excess.ids, 1.0)
+    lp.add(rows.ids, np.full(n_draws, t.offset), 1.0)
+    lp.add(np.repeat(rows.ids, aid.size), np.tile(aid.ids, n_draws), 0.0)
 
 
 def team_cover(lp: ArrayLP, scenario: Scenario) -> None:

@@ -543,6 +543,7 @@ def overrides_yaml(result: FitResult, cal: Calibrator, out: Path) -> str:
     epidemic["initial_infections"] = {
         pid: float(s) for pid, s in zip(scenario.province_ids, seeds, strict=True)
     }
+    epidemic["initial_infections_factor"] = 1.0  # the fitted seeds include any factor held
     calibration = {
         "report_delay_days": cal.delay,
         "reporting": fitted.get("reporting", scenario.config.calibration.reporting),

@@ -1,4 +1,5 @@
-"""Command line: `aidopt run`, `validate`, `calibrate`, `init`, `export`, `report`, `compare`.
+"""Command line: `aidopt run`, `evaluate`, `validate`, `calibrate`, `init`, `export`, `report`,
+`compare`.
 
 Each command's work lives in its own module; this file only registers them.
 
@@ -114,12 +115,19 @@ def main(debug: bool) -> None:
     is_flag=True,
     help="exit 0 even when the closed loop stops at its iteration limit (for batch use)",
 )
+@click.option("--draws", type=click.IntRange(2, 10_000), metavar="N",
+              help="also meet the plan with N epidemics drawn from the scenario's uncertainty "
+              "block [a robust objective: the block's draws]")  # fmt: skip
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), metavar="S",
+              help="seed of the draws [the uncertainty block's]")  # fmt: skip
 @overrides_option
 @verbosity_options
 def run(
     scenario: str | None,
     out: Path | None,
     allow_unconverged: bool,
+    draws: int | None,
+    seed: int | None,
     overrides: tuple[str, ...],
     quiet: bool,
     verbose: int,
@@ -127,16 +135,22 @@ def run(
     """Plan for SCENARIO (a scenario folder, or a shipped scenario's name: korea-2020, the
     default, or dprk-2022) and write the plan and its summary."""
     from optimiser.results import summary_of
-    from optimiser.runner import not_converged, plan
+    from optimiser.runner import draws_for, not_converged, plan
 
     folder = _folder(scenario)
     scn = _load(folder, overrides)
+    try:
+        drawn = draws_for(scn, draws, seed)
+    except ScenarioError as exc:
+        _fail(exc.problems, INVALID_INPUT)
     out = out or Path("results") / folder.resolve().name
     with _claim(out, "run", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         try:
-            ds = plan(scn)
+            ds = plan(scn, drawn)
         except SolverError as exc:
             _fail([str(exc)], SOLVER_FAILED)
+        except ScenarioError as exc:  # a draw that makes an invalid scenario
+            _fail(exc.problems, INVALID_INPUT)
         log.info("writing %s", out)
         files = _written(lambda: write_outputs(ds, output))
     summary = summary_of(ds)
@@ -197,6 +211,8 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
         )
     else:
         lines.append(f"  deaths: {summary['epidemic']}")
+    if "uncertainty" in summary:
+        lines += format_uncertainty(summary["uncertainty"])
     reach = summary["fill_rate_reachable"]
     fills = ", ".join(
         f"{k} {v:.0%}" + (f" ({reach[k]:.0%})" if reach.get(k) is not None else "")
@@ -227,6 +243,85 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
     )
     lines.append(f"  wrote {out}/: {' '.join(f.name for f in files)}")
     lines.append(f"  next: aidopt report {out}   (or: aidopt export {out} --xlsx)")
+    return "\n".join(lines)
+
+
+def format_uncertainty(u: dict) -> list[str]:
+    """The ensemble's lines of the printed summary: median and 5-95 % range, and for a robust
+    plan the nominal plan beside it on the same draws."""
+
+    def spread(p: dict) -> str:
+        return f"{p['p50']:>11,.0f} ({p['p5']:,.0f}-{p['p95']:,.0f})"
+
+    lines = [f"  over {u['draws']} drawn epidemics (seed {u['seed']}; median, 5-95 % range):"]
+    for key, label in (("deaths_no_aid", "deaths without aid"),
+                       ("deaths_with_plan", "deaths with the plan"),
+                       ("deaths_averted", "deaths averted")):  # fmt: skip
+        lines.append(f"    {label:<21} {spread(u[key])}")
+    if "comparison" in u:
+        lines.append(f"  {u['robustness']} plan against the nominal plan on the same draws:")
+        lines.append(f"    {'plan':<9} {'median deaths':>14} {'p90 deaths':>12} "
+                     f"{'spending USD':>14} {'tonnes':>9}")  # fmt: skip
+        for name, c in u["comparison"].items():
+            lines.append(f"    {name:<9} {c['deaths']['p50']:>14,.0f} {c['deaths']['p90']:>12,.0f} "
+                         f"{c['spending_usd']:>14,.0f} {c['tonnes']:>9,.1f}")  # fmt: skip
+    return lines
+
+
+@main.command(short_help="Meet a written plan with another epidemic, or many")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.argument("scenario", required=False)
+@click.option("--draws", type=click.IntRange(2, 10_000), metavar="N",
+              help="also over N epidemics drawn from the scenario's uncertainty block")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), metavar="S",
+              help="seed of the draws [the uncertainty block's]")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="output folder [RESULTS-evaluate/ beside RESULTS]")
+@overrides_option
+@verbosity_options
+def evaluate(results: Path, scenario: str | None, draws: int | None, seed: int | None,
+             out: Path | None, overrides: tuple[str, ...], quiet: bool, verbose: int) -> None:
+    """Meet the plan in RESULTS, its aid as it is, with SCENARIO's epidemic (default: the one
+    the plan was made for, with the run's own --set) changed by --set, and with --draws, with
+    many: deaths, coverage and fill rates, nothing re-optimised."""  # fmt: skip
+    import json
+
+    from optimiser.evaluate import evaluate as evaluate_plan
+    from optimiser.evaluate import scenario_of
+    from optimiser.results import plain
+
+    result = _result(results)
+    folder = _folder(scenario) if scenario else None
+    try:
+        scn = scenario_of(result, folder, overrides)
+    except ScenarioError as exc:
+        _fail(exc.problems, INVALID_INPUT)
+    out = out or results.resolve().parent / f"{results.resolve().name}-evaluate"
+    with _claim(out, "evaluate", (scn.folder, results)) as output, \
+            reporting(verbosity_of(quiet, verbose)):  # fmt: skip
+        try:
+            summary = evaluate_plan(result, scn, draws, seed)
+        except ScenarioError as exc:
+            _fail(exc.problems, INVALID_INPUT)
+        text = json.dumps(plain(summary), indent=2, allow_nan=False) + "\n"
+        _written(lambda: output.write({"summary.json": lambda path: path.write_text(text)}))
+    if not quiet:
+        click.echo(format_evaluation(summary, out))
+
+
+def format_evaluation(s: dict, out: Path) -> str:
+    lines = [
+        f"{s['plan']} met by {s['scenario']}" + (f" with --set {' '.join(s['overrides'])}"
+                                                 if s["overrides"] else ""),
+        f"  deaths by {s['outlook_date']}: {s['deaths_no_aid']:,.0f} without aid -> "
+        f"{s['deaths_with_plan']:,.0f} with the plan ({s['deaths_averted']:,.0f} averted; as "
+        f"planned: {s['deaths_with_plan_as_planned'] or 0:,.0f})",
+        "  share of each load the plan serves: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in s["coverage"].items()),
+    ]  # fmt: skip
+    if "uncertainty" in s:
+        lines += format_uncertainty({**s["uncertainty"], "robustness": "nominal"})
+    lines.append(f"  wrote {out}/summary.json")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,8 +37,7 @@ from optimiser.epidemic import EpidemicSetup, drivers_from_trajectory
 from optimiser.inputs import Scenario
 from optimiser.network import Network, build_network
 from optimiser.schema import TEAM
-
-log = logging.getLogger(__name__)
+from optimiser.uncertainty import Draws, cvar, ensemble
 
 ACCEPT, SHRINK, GROW = 0.1, 0.25, 0.75
 """Trust-region thresholds on actual / predicted improvement (the textbook values)."""
@@ -63,15 +62,54 @@ class Iteration:
 
 @dataclass
 class Point:
-    """A plan and the epidemic it meets."""
+    """A plan and the epidemic(s) it meets."""
 
     plan: Plan | None
     aid: np.ndarray  # (capacity, P, W) in AID_UNITS
     forward: Trajectory  # the integration, kept for the adjoint
-    people: np.ndarray  # (state, P, day) over the outlook
-    loads: np.ndarray  # (capacity, P, W) in AID_UNITS
-    deaths: float
+    people: np.ndarray  # (state, P, day) over the outlook, of the first draw
+    final: np.ndarray  # (B, state, P) on the outlook's last day, every draw
+    loads: np.ndarray  # (capacity, P, W) in AID_UNITS, the draws' mean
+    deaths_by_draw: np.ndarray  # (B,) by the end of the outlook
+    deaths: float  # the risk measure of deaths_by_draw (the deaths themselves for one draw)
     spending: float
+
+
+@dataclass(frozen=True)
+class Risk:
+    """How the deaths of many draws become the one figure a plan is judged by."""
+
+    kind: str  # "nominal" (one draw), "expected" or "cvar"
+    share: float = 1.0  # cvar: the worst share of draws
+
+    def of(self, deaths: np.ndarray) -> float:
+        return cvar(deaths, self.share) if self.kind == "cvar" else float(np.mean(deaths))
+
+
+NOMINAL = Risk("nominal")
+
+
+@dataclass
+class Search:
+    """What the closed loop found: the plan, the point it stopped at, how it got there."""
+
+    plan: Plan
+    current: Point
+    no_aid: Point
+    gradient: np.ndarray  # (B, capacity, P, W) at `current`
+    history: list[Iteration]
+    converged_on: str | None
+
+
+@dataclass
+class Ensemble:
+    """A plan met by many drawn epidemics (`optimiser.uncertainty`)."""
+
+    draws: Draws
+    final_no_aid: np.ndarray  # (B, state, P) on the outlook's last day
+    final_with_plan: np.ndarray
+    robustness: str
+    comparison: dict | None = None  # robust runs: the nominal and robust plans on these draws
 
 
 @dataclass
@@ -95,6 +133,7 @@ class Outcome:
     converged_on: str | None  # "predicted", "step", "one-way", "needs", or None
     reproduction_number: dict | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    ensemble: Ensemble | None = None
 
 
 def total_deaths(people: np.ndarray, day: int | None = None) -> float:
@@ -107,37 +146,44 @@ def total_infections(people: np.ndarray, population: np.ndarray, day: int | None
 
 
 class Loop:
-    """The pieces of one run: network, LP, epidemic, and the clock."""
+    """The pieces of one search: network, LP, the epidemic(s) plans are judged on, and the
+    clock."""
 
-    def __init__(self, scenario: Scenario):
-        self.scenario, self.cfg = scenario, scenario.config
+    def __init__(self, scenario: Scenario, epidemic: EpidemicSetup | None = None,
+                 risk: Risk = NOMINAL):  # fmt: skip
+        self.scenario, self.cfg, self.risk = scenario, scenario.config, risk
         self.clock = {"epidemic": 0.0, "gradient": 0.0, "build": 0.0, "solve": 0.0}
         t0 = time.perf_counter()
         log.info("building the LP")
         self.net = build_network(scenario)
-        self.lp = AllocationLP(scenario, self.net)
+        if scenario.needs is None:
+            self.epidemic = epidemic or EpidemicSetup.from_scenario(scenario)
+        self.lp = AllocationLP(scenario, self.net,
+                               cvar_draws=self.epidemic.n_draws if risk.kind == "cvar" else 0)
         self.clock["build"] = time.perf_counter() - t0
         self.usd_per_death = self.cfg.objective.usd_per_death_averted
         self.n_p, self.n_w = len(scenario.provinces), scenario.n_weeks
-        if scenario.needs is None:
-            self.epidemic = EpidemicSetup.from_scenario(scenario)
+        self.first: Point | None = None
+        """the search's first point"""
 
     def point(self, aid: np.ndarray, plan: Plan | None = None) -> Point:
         t0 = time.perf_counter()
         forward = self.epidemic.run(aid)
-        people = forward.people[0]
+        people = forward.people  # (B, state, P, day)
         self.clock["epidemic"] += time.perf_counter() - t0
         spending = plan.spent if plan is not None else 0.0
-        return Point(plan, aid, forward, people, self.epidemic.loads(people),
-                     total_deaths(people), spending)  # fmt: skip
+        deaths = people[:, D, :, -1].sum(axis=1)
+        loads = np.mean([self.epidemic.loads(people[b], b) for b in range(len(people))], axis=0)
+        return Point(plan, aid, forward, people[0], people[..., -1].copy(), loads, deaths,
+                     self.risk.of(deaths), spending)  # fmt: skip
 
     def gradient(self, at: Point) -> np.ndarray:
-        """(capacity, P, W) deaths averted per unit of aid at the point, from the adjoint along
-        its own integration."""
+        """(B, capacity, P, W) deaths averted per unit of aid at the point, from the adjoint
+        along its own integration."""
         t0 = time.perf_counter()
         gradient = self.epidemic.gradient_at(at.forward)
         self.clock["gradient"] += time.perf_counter() - t0
-        return gradient[0]
+        return gradient
 
     def needs_of(self, people: np.ndarray) -> Needs:
         drivers = drivers_from_trajectory(people, self.epidemic.population, self.n_w)
@@ -146,13 +192,21 @@ class Loop:
                             self.cfg.demand, self.cfg.staff)  # fmt: skip
 
     def solve(self, at: Point, gradient: np.ndarray, radius: float) -> Plan:
-        """The best plan whose aid lies within `radius` x load of `at`'s, linearised there.
-        The dual simplex method goes on from the last basis: the primal method, though the last
-        solution stays feasible after a step is taken, took four times as long (measured)."""
+        """The best plan whose aid lies within `radius` x load of `at`'s, linearised there: the
+        deaths of each draw are D_b - g_b . (aid - aid_at), and harm is their mean, or their
+        CVaR through the LP's `worst_draws` rows. Its `harm` is then the linear model's
+        deaths, equal to `at.deaths` at `at`. The dual simplex method goes on from the last
+        basis: the primal method, though the last solution stays feasible after a step is
+        taken, took four times as long (measured)."""
         t0 = time.perf_counter()
         reach = radius * at.loads
-        self.lp.update(harm={"aid": -gradient},
-                       aid_bounds=(np.maximum(at.aid - reach, 0.0), at.aid + reach))  # fmt: skip
+        bounds = (np.maximum(at.aid - reach, 0.0), at.aid + reach)
+        if self.risk.kind == "cvar":
+            self.lp.update(cvar=(gradient, at.deaths_by_draw, at.aid), aid_bounds=bounds)
+        else:
+            mean = gradient.mean(axis=0)
+            offset = at.deaths + float(mean.ravel() @ at.aid.ravel())
+            self.lp.update(harm={"aid": -mean, "offset": offset}, aid_bounds=bounds)
         plan = self.lp.solve(polish=False)
         self.clock["solve"] += time.perf_counter() - t0
         return plan
@@ -167,8 +221,10 @@ class Loop:
         return p.deaths + p.spending / self.usd_per_death
 
 
-def run(scenario: Scenario) -> Outcome:
-    """Plan for a scenario: the coupling its `coupling.mode` asks for."""
+def run(scenario: Scenario, draws: Draws | None = None) -> Outcome:
+    """Plan for a scenario: the coupling its `coupling.mode` asks for, against its own epidemic
+    or, with a robust `objective.robustness`, against the epidemics `draws`; with `draws`, the
+    plan is also met by each of them."""
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
@@ -176,25 +232,93 @@ def run(scenario: Scenario) -> Outcome:
     # differ by thread count, which the loop would carry into the plan.
     with threadpool_limits(limits=1):
         loop = Loop(scenario)
-        outcome = _run_needs(loop) if scenario.needs is not None else _run_epidemic(loop)
+        if scenario.needs is not None:
+            outcome = _run_needs(loop)
+        else:
+            search = _search(loop)
+            if draws is None:
+                outcome = _outcome(loop, search, loop, search)
+            else:
+                outcome = _over_draws(loop, search, draws)
     outcome.timings_s = {**loop.clock, "total": time.perf_counter() - start}
     return outcome
 
 
-def _run_epidemic(loop: Loop) -> Outcome:
+def _over_draws(loop: Loop, nominal: Search, draws: Draws) -> Outcome:
+    """The nominal plan met by each draw; with a robust objective, the plan searched for over
+    the draws (starting from the nominal one) and both plans side by side."""
+    objective = loop.cfg.objective
+    log.info("%d drawn epidemics", draws.count)
+    t0 = time.perf_counter()
+    drawn = ensemble(loop.scenario, draws)
+    loop.clock["draws"] = time.perf_counter() - t0
+    if objective.robustness == "nominal":
+        zero = np.zeros_like(nominal.current.aid)
+        outcome = _outcome(loop, nominal, loop, nominal)
+        with_plan = _final(loop, drawn, nominal.current.aid)
+        outcome.ensemble = Ensemble(draws, _final(loop, drawn, zero), with_plan, "nominal")
+        return outcome
+    robust_loop = Loop(loop.scenario, drawn, Risk(objective.robustness, objective.cvar_share))
+    robust = _search(robust_loop, start=nominal)
+    for name, seconds in robust_loop.clock.items():
+        loop.clock[name] += seconds
+    # The headline figures stay those of the scenario's own epidemic, now under the robust plan.
+    evaluated = loop.point(robust.current.aid, robust.plan)
+    met = Search(robust.plan, evaluated, nominal.no_aid, robust.gradient, [], None)
+    outcome = _outcome(robust_loop, robust, loop, met)
+    # The robust search started at the nominal plan: its first point is that plan on the draws.
+    start = robust_loop.first
+    assert start is not None
+    outcome.ensemble = Ensemble(
+        draws, robust.no_aid.final, robust.current.final, objective.robustness,
+        comparison={"nominal": _side(loop.scenario, start, nominal.plan),
+                    "robust": _side(loop.scenario, robust.current, robust.plan)},
+    )  # fmt: skip
+    return outcome
+
+
+def _final(loop: Loop, drawn: EpidemicSetup, aid: np.ndarray) -> np.ndarray:
+    """(B, state, P) on the outlook's last day of every draw under weekly aid."""
+    t0 = time.perf_counter()
+    people = drawn.simulate(aid)
+    loop.clock["epidemic"] += time.perf_counter() - t0
+    return people[..., -1]
+
+
+def _side(scenario: Scenario, at: Point, plan: Plan) -> dict:
+    """One plan's figures over the draws, for the side-by-side table."""
+    from optimiser.uncertainty import percentiles
+
+    mass_t = np.array([c.mass_kg_per_unit for c in scenario.commodities]) / 1000.0
+    return {
+        "deaths": percentiles(at.deaths_by_draw),
+        "deaths_mean": float(at.deaths_by_draw.mean()),
+        "spending_usd": plan.spent,
+        "tonnes": float((plan.procured.sum(axis=(1, 2)) * mass_t).sum()),
+    }
+
+
+def _search(loop: Loop, start: Search | None = None) -> Search:
+    """The closed loop (or the one-way step) from no aid, or from the plan `start` found."""
     cfg = loop.cfg.coupling
     zero = np.zeros((len(AID), loop.n_p, loop.n_w))
     log.info("epidemic without aid")
     no_aid = loop.point(zero)
     loop.lp.update(lab_tests_per_week=loop.needs_of(no_aid.people).lab_capacity)
-    current, gradient = no_aid, loop.gradient(no_aid)
+    plan = None
+    current = no_aid
+    if start is not None:
+        log.info("from the nominal plan")
+        plan = replace(start.plan, basis=None)  # that basis is another LP's
+        current = loop.point(start.current.aid, plan)
+    loop.first = current
+    gradient = loop.gradient(current)
     history: list[Iteration] = []
     converged_on: str | None = None
     radius = 1.0 if cfg.mode == "one-way" else cfg.trust_region
-    plan = None
     for _ in range(1 if cfg.mode == "one-way" else cfg.max_iterations):
         candidate = loop.solve(current, gradient, radius)
-        predicted = float(gradient.ravel() @ (candidate.aid - current.aid).ravel()) - (
+        predicted = current.deaths - candidate.harm - (
             candidate.spent - current.spending) / loop.usd_per_death  # fmt: skip
         with np.errstate(divide="ignore", invalid="ignore"):
             shares = np.abs(candidate.aid - current.aid) / current.loads
@@ -232,14 +356,22 @@ def _run_epidemic(loop: Loop) -> Outcome:
         plan = loop.solve(no_aid, gradient, 0.0)
     # The cheapest plan giving the same aid: same deaths, spending no higher.
     plan = loop.polish(plan)
+    return Search(plan, current, no_aid, gradient, history, converged_on)
+
+
+def _outcome(loop: Loop, search: Search, own: Loop, met: Search) -> Outcome:
+    """The run's outcome from `loop`'s search, with the figures of the scenario's own epidemic
+    (`own`'s): `met` holds its points, the search's own or the plan met by that epidemic."""
     log.info("epidemic with the plan")
-    needs = loop.needs_of(current.people)
+    current = met.current
+    needs = own.needs_of(current.people)
     return Outcome(
-        scenario=loop.scenario, network=loop.net, lp=loop.lp, plan=plan, needs=needs,
+        scenario=loop.scenario, network=loop.net, lp=loop.lp, plan=search.plan, needs=needs,
         need=needs.quantity, team_need=needs.teams, aid=current.aid, loads=current.loads,
-        gradient=gradient, people_no_aid=no_aid.people, people_with_plan=current.people,
-        history=history, converged=converged_on is not None, converged_on=converged_on,
-        reproduction_number=loop.epidemic.reproduction_numbers(),
+        gradient=search.gradient.mean(axis=0), people_no_aid=met.no_aid.people,
+        people_with_plan=current.people, history=search.history,
+        converged=search.converged_on is not None, converged_on=search.converged_on,
+        reproduction_number=own.epidemic.reproduction_numbers(),
     )  # fmt: skip
 
 

@@ -11,7 +11,8 @@ stopping at the horizon. It comes from one forward and one adjoint integration
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from models.seir import (
     Q,
     SEIRParameters,
     Trajectory,
+    per_draw,
     reproduction_number,
     weekly_to_daily,
 )
@@ -119,6 +121,9 @@ class EpidemicSetup:
     """weeks of the plan: aid acts in these"""
     outlook_weeks: int
     """weeks the epidemic is followed, from the start"""
+    contact_draws: np.ndarray | None = None
+    """(B, days, P) one minus the contact reduction over the outlook, one row per draw, where
+    the draws' schedules differ (`stack`); None: `reduction_steps` for every draw"""
 
     @property
     def params(self) -> SEIRParameters:
@@ -136,6 +141,17 @@ class EpidemicSetup:
     def n_days(self) -> int:
         """Days followed: the whole outlook."""
         return 7 * self.outlook_weeks
+
+    @property
+    def n_draws(self) -> int:
+        return self.model.n_draws
+
+    @property
+    def outlook_contact(self) -> np.ndarray:
+        """(days, P) or (B, days, P): one minus the contact reduction over the outlook."""
+        if self.contact_draws is not None:
+            return self.contact_draws
+        return self.contact_for(self.n_days)
 
     def contact_for(self, n_days: int) -> np.ndarray:
         """(days, P) one minus the contact reduction in force each day, for any span."""
@@ -167,7 +183,7 @@ class EpidemicSetup:
         seeds = epi.initial_infections or {}
         return cls(
             model=Model.build(draws or seir_parameters(scenario), population, mixing),
-            initial_exposed=np.array(
+            initial_exposed=epi.initial_infections_factor * np.array(
                 [seeds.get(p.id, p.initial_infections) for p in scenario.provinces]
             ),
             reduction_steps=steps,
@@ -186,16 +202,14 @@ class EpidemicSetup:
     def simulate(self, aid: np.ndarray | None = None, rtol: float = 1e-6) -> np.ndarray:
         """States per (draw, state, province, day) over the outlook under weekly aid
         (capacity, P, W) or (B, capacity, P, W); none after the horizon."""
-        return self.model.integrate(self.initial_exposed, self.n_days,
-                                    self.contact_for(self.n_days), self._aid(aid),
-                                    rtol=rtol, atol=1e-6)  # fmt: skip
+        return self.model.integrate(self.initial_exposed, self.n_days, self.outlook_contact,
+                                    self._aid(aid), rtol=rtol, atol=1e-6)  # fmt: skip
 
     def run(self, aid: np.ndarray | None = None) -> Trajectory:
         """One integration at the reporting tolerance, kept so that `gradient_at` can go back
         along it without integrating forward again."""
-        return self.model.trajectory(self.initial_exposed, self.n_days,
-                                     self.contact_for(self.n_days), self._aid(aid),
-                                     weeks=self.n_weeks,
+        return self.model.trajectory(self.initial_exposed, self.n_days, self.outlook_contact,
+                                     self._aid(aid), weeks=self.n_weeks,
                                      dense=keep_dense(self.model, self.n_days))  # fmt: skip
 
     def gradient_at(self, forward: Trajectory) -> np.ndarray:
@@ -208,17 +222,18 @@ class EpidemicSetup:
         """States, and deaths averted (by the end of the outlook) per unit of each capacity in
         AID_UNITS in each plan week, (B, capacity, P, W)."""
         people, gradient = deaths_gradient(
-            self.model, self.initial_exposed, self.n_days, self.contact_for(self.n_days),
-            self._aid(aid), weeks=self.n_weeks, rtol=GRADIENT_RTOL, atol=1e-6,
+            self.model, self.initial_exposed, self.n_days, self.outlook_contact, self._aid(aid),
+            weeks=self.n_weeks, rtol=GRADIENT_RTOL, atol=1e-6,
         )  # fmt: skip
         return people, -gradient / PER_DAY[None, :, None, None]
 
-    def loads(self, people: np.ndarray) -> np.ndarray:
+    def loads(self, people: np.ndarray, draw: int = 0) -> np.ndarray:
         """(capacity, P, W) what each capacity would have to be to serve the whole epidemic of
-        one trajectory (state, P, day), in AID_UNITS: suspects a week, isolated person-days,
-        hospital patient-days, mean hospital patients."""
+        one trajectory (state, P, day) of draw `draw`, in AID_UNITS: suspects a week, isolated
+        person-days, hospital patient-days, mean hospital patients."""
         n_w = self.n_weeks
-        background = np.asarray(self.params.background_suspects_per_day, float).reshape(-1)
+        background = per_draw(self.params.background_suspects_per_day, self.n_draws,
+                              self.population.size)[draw]  # fmt: skip
         return np.stack([
             weekly_flow(people[ONSETS], n_w) + 7.0 * background[:, None],
             weekly_integral(people[QPRE] + people[Q] + people[QA], n_w),
@@ -242,6 +257,32 @@ class EpidemicSetup:
             }
             for name, full in (("no_aid", False), ("full_aid", True))
         }
+
+
+def stack(setups: Sequence[EpidemicSetup]) -> EpidemicSetup:
+    """Many set-ups of the same provinces as one, their draws side by side: one integration
+    runs them all, sharing its steps. They must share population, mixing and windows; the
+    parameters, seeds and contact schedules may differ."""
+    first, n_p = setups[0], setups[0].population.size
+    for setup in setups[1:]:
+        for what, a, b in (("population", setup.population, first.population),
+                           ("mixing", setup.mixing, first.mixing),
+                           ("plan weeks", setup.n_weeks, first.n_weeks),
+                           ("outlook_weeks", setup.outlook_weeks, first.outlook_weeks)):
+            if not np.array_equal(a, b):
+                raise ValueError(f"draws must share the {what}; one draw changes it")  # fmt: skip
+    params = SEIRParameters(**{
+        f.name: np.concatenate([per_draw(getattr(s.params, f.name), s.n_draws, n_p)
+                                for s in setups])
+        for f in fields(SEIRParameters)
+    })  # fmt: skip
+    n_draws = sum(s.n_draws for s in setups)
+    exposed = np.concatenate([np.broadcast_to(s.initial_exposed, (s.n_draws, n_p)) for s in setups])
+    contact = np.concatenate([
+        np.broadcast_to(s.outlook_contact, (s.n_draws, first.n_days, n_p)) for s in setups
+    ])  # fmt: skip
+    return replace(first, model=Model.build(params, first.population, first.mixing, n_draws),
+                   initial_exposed=exposed, contact_draws=contact)  # fmt: skip
 
 
 def weekly_integral(daily: np.ndarray, n_weeks: int) -> np.ndarray:

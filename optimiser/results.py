@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from models.seir import AID, COMPARTMENTS
+from models.seir import AID, COMPARTMENTS, D, S
 from optimiser.coupling import Outcome, total_deaths, total_infections
 from optimiser.epidemic import AID_UNITS, aid_coverage
 
@@ -29,6 +29,7 @@ def provenance(outcome: Outcome) -> dict[str, str]:
         "aidopt_version": importlib.metadata.version("aidopt"),
         "inputs_sha256": outcome.scenario.inputs_sha256,
         "overrides": " ".join(outcome.scenario.overrides),
+        "overrides_json": json.dumps(list(outcome.scenario.overrides)),
         "highs_version": f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}",
         "pyomo_version": pyomo.version.version,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -242,10 +243,53 @@ def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
     }
 
 
+def _ensemble(outcome: Outcome) -> tuple[dict[str, xr.Variable], dict[str, Any], dict | None]:
+    """Variables along `draw`, their coordinates, and the summary's `uncertainty` block."""
+    from optimiser.uncertainty import percentiles
+
+    ens = outcome.ensemble
+    if ens is None:
+        return {}, {}, None
+    population = np.array([p.population for p in outcome.scenario.provinces], dtype=float)
+    per_draw = {
+        "deaths_no_aid": ens.final_no_aid[:, D],
+        "deaths_with_plan": ens.final_with_plan[:, D],
+        "infections_no_aid": population - ens.final_no_aid[:, S],
+        "infections_with_plan": population - ens.final_with_plan[:, S],
+    }
+    dp = ("draw", "province")
+    data = {
+        f"{name}_by_draw": _var(dp, values, "persons", f"{name.replace('_', ' ')} by the end of "
+                                "the outlook, per drawn epidemic")
+        for name, values in per_draw.items()
+    }  # fmt: skip
+    data["draw_value"] = _var(("draw", "parameter"), ens.draws.values, "see parameter",
+                              "each draw's value of each uncertain input (factors where scaled)")
+    coords = {
+        "draw": np.arange(ens.draws.count),
+        "parameter": list(ens.draws.names),
+        "draw_overrides": ("draw", [" ".join(o) for o in ens.draws.overrides]),
+    }
+    totals = {name: values.sum(axis=1) for name, values in per_draw.items()}
+    summary = {
+        "draws": ens.draws.count,
+        "seed": ens.draws.seed,
+        "parameters": list(ens.draws.names),
+        "robustness": ens.robustness,
+        **{name: percentiles(values) for name, values in totals.items()},
+        "deaths_averted": percentiles(totals["deaths_no_aid"] - totals["deaths_with_plan"]),
+    }
+    if ens.comparison is not None:
+        summary["comparison"] = ens.comparison
+    return data, coords, summary
+
+
 def to_dataset(outcome: Outcome) -> xr.Dataset:
     scn, plan = outcome.scenario, outcome.plan
     cfg = scn.config
-    ds = xr.Dataset(_plan_variables(outcome), coords=_coords(outcome))
+    draw_data, draw_coords, uncertainty = _ensemble(outcome)
+    ds = xr.Dataset({**_plan_variables(outcome), **draw_data},
+                    coords={**_coords(outcome), **draw_coords})  # fmt: skip
     fill, reachable = fill_rates(ds)
     ds["fill_rate"] = _var("commodity", list(fill.values())[:-1], "1",
                            "share of the horizon's need delivered")  # fmt: skip
@@ -260,8 +304,11 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         "fill_rate": fill,
         "fill_rate_reachable": reachable,
         "budget_value_deaths_per_usd": plan.budget_value,
+        **({"uncertainty": uncertainty} if uncertainty is not None else {}),
         "coupling": {
             "mode": cfg.coupling.mode,
+            # nominal: history's deaths are the scenario's; else their mean or CVaR over draws
+            "robustness": cfg.objective.robustness,
             "iterations": len(history),
             "converged": outcome.converged,
             "converged_on": outcome.converged_on,

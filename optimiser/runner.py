@@ -16,18 +16,37 @@ import xarray as xr
 
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
 from optimiser.lp import SolverError
+from optimiser.uncertainty import Draws
 
 STATUSES = ("ok", "failed", "not-converged")
 """How a run ended: planned; stopped by invalid input or the solver; or planned, but the closed
 loop reached its iteration limit (the plan is not an answer)."""
 
 
-def plan(scenario: Scenario) -> xr.Dataset:
-    """The plan for a scenario as one labelled Dataset; raises SolverError if HiGHS fails."""
+def plan(scenario: Scenario, draws: Draws | None = None) -> xr.Dataset:
+    """The plan for a scenario as one labelled Dataset, met by `draws` too where given; raises
+    SolverError if HiGHS fails."""
     from optimiser.coupling import run
     from optimiser.results import to_dataset
 
-    return to_dataset(run(scenario))
+    return to_dataset(run(scenario, draws))
+
+
+def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws | None:
+    """The draws a run meets: `count` (or, for a robust objective, the uncertainty block's
+    number) from the scenario's uncertainty block, or None for a run without draws."""
+    from optimiser.uncertainty import draw
+
+    cfg = scenario.config
+    if count is None and seed is None and cfg.objective.robustness == "nominal":
+        return None
+    if cfg.uncertainty is None:
+        raise ScenarioError([f"{scenario.folder / 'scenario.yaml'}: --draws and --seed draw "
+                             "from an 'uncertainty' block, and the scenario has none"])  # fmt: skip
+    if cfg.epidemic is None:
+        raise ScenarioError([f"{scenario.folder / 'scenario.yaml'}: draws need the SEIR model; "
+                             "this scenario brings its needs in needs.csv"])  # fmt: skip
+    return draw(cfg.uncertainty, count, seed)
 
 
 def not_converged(summary: dict) -> str | None:

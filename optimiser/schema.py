@@ -146,6 +146,10 @@ class Epidemic(Frozen):
         "persons", "seed infections per province; replaces provinces.csv's column; each at most "
         "1e10", default=None,
     )  # fmt: skip
+    initial_infections_factor: float = F(
+        "1", "multiplies every province's seed infections, for stress tests and uncertainty "
+        "blocks (--set epidemic.initial_infections_factor=2)", default=1.0, gt=0.0, le=1e6,
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Epidemic:
@@ -208,6 +212,13 @@ class Objective(Frozen):
         "-", "with needs.csv: the cost of need left unmet, per commodity id (or medical_team); "
         "items not named weigh one death per unit of their mean weekly need", default={},
     )  # fmt: skip
+    robustness: Literal["nominal", "expected", "cvar"] = F(
+        "-", "the deaths a plan is judged by: of the scenario's epidemic (nominal); their mean "
+        "over the uncertainty block's draws (expected); or the mean of the worst cvar_share of "
+        "them (cvar)", default="nominal",
+    )  # fmt: skip
+    cvar_share: float = F("1", "cvar: the share of worst draws whose mean deaths count",
+                          default=0.1, gt=0.0, le=1.0)  # fmt: skip
 
 
 class Coupling(Frozen):
@@ -382,6 +393,93 @@ class DiagnosticTesting(Frozen):
     )
 
 
+class Distribution(Frozen):
+    """How one input varies, in a sweep file or a scenario's `uncertainty` block. Values are in
+    the unit of the `--set` field they replace (or, with `scale`, factors of the value already
+    there)."""
+
+    uniform: tuple[float, float] | None = F("field's unit", "low and high bound", default=None)
+    log_uniform: tuple[float, float] | None = Field(
+        default=None, alias="log-uniform",
+        description="low and high bound, both above 0; uniform in the logarithm [field's unit]",
+    )  # fmt: skip
+    normal: tuple[float, float] | None = F("field's unit", "mean and standard deviation",
+                                           default=None)  # fmt: skip
+    triangular: tuple[float, float, float] | None = F(
+        "field's unit", "low bound, mode and high bound", default=None
+    )
+    values: tuple[Any, ...] | None = F("-", "the values to choose among, equally likely",
+                                       default=None, min_length=1)  # fmt: skip
+    scale: bool = F("-", "write the value as *VALUE: a factor on the value already there",
+                    default=False)  # fmt: skip
+    integer: bool = F("-", "round the value to a whole number", default=False)
+
+    @model_validator(mode="after")
+    def _one_distribution(self) -> Distribution:
+        given = [k for k in ("uniform", "log_uniform", "normal", "triangular", "values")
+                 if getattr(self, k) is not None]  # fmt: skip
+        if len(given) != 1:
+            raise ValueError("give exactly one of uniform, log-uniform, normal, triangular or "
+                             f"values (given: {', '.join(given) or 'none'})")  # fmt: skip
+        if self.uniform and not self.uniform[0] < self.uniform[1]:
+            raise ValueError(f"uniform: the low bound must be below the high one: {self.uniform}")
+        if self.log_uniform and not 0 < self.log_uniform[0] < self.log_uniform[1]:
+            raise ValueError(f"log-uniform: need 0 < low < high, got {list(self.log_uniform)}")
+        if self.normal and not self.normal[1] > 0:
+            raise ValueError(f"normal: the standard deviation must be above 0: {self.normal}")
+        t = self.triangular
+        if t and not (t[0] <= t[1] <= t[2] and t[0] < t[2]):
+            raise ValueError(f"triangular: need low <= mode <= high, low < high: {list(t)}")
+        if self.values is not None and (self.scale or self.integer):
+            raise ValueError("values: scale and integer apply to distributions, not to a list")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("uniform", "log_uniform", "normal", "triangular", "values")
+                    if getattr(self, k) is not None)  # fmt: skip
+
+
+def uncertain_path(path: str) -> bool:
+    """What an `uncertainty` block may vary: what the epidemic is (its parameters, the seed
+    infections, the background of other fevers). Routes, supplies and sanctions are the
+    constraints a plan is made under, taken as given (vary them with `aidopt sweep`)."""
+    return (
+        path.startswith("epidemic.")
+        or (path.startswith("provinces.") and path.endswith(".initial_infections"))
+        or path == "demand.testing.background_suspects_per_1000_per_week"
+    )
+
+
+class Uncertainty(Frozen):
+    """The epidemics the plan cannot rule out: `draws` parameter sets drawn by Latin hypercube
+    from these distributions. `aidopt run --draws N` reports deaths over them, and a robust
+    `objective.robustness` plans against them."""
+
+    draws: int = F("draws", "epidemics drawn", default=100, ge=2, le=10_000)
+    seed: int = F("-", "seed of the draws' random numbers", default=0, ge=0, le=2**32 - 1)
+    parameters: dict[str, Distribution] = F(
+        "-", "--set path -> distribution, e.g. epidemic.r0: {triangular: [1.4, 2.2, 3.9]} or "
+        "provinces.*.initial_infections: {log-uniform: [0.5, 2], scale: true}", min_length=1,
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _epidemic_only(self) -> Uncertainty:
+        for path, dist in self.parameters.items():
+            if not uncertain_path(path):
+                raise ValueError(
+                    f"parameters: {path!r}: an uncertainty block varies the epidemic (epidemic."
+                    "FIELD, provinces.ROW.initial_infections, demand.testing.background_"
+                    "suspects_per_1000_per_week); routes, supplies and sanctions are what a "
+                    "plan is made under: vary them with aidopt sweep"
+                )
+            if dist.values is not None and not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in dist.values
+            ):
+                raise ValueError(f"parameters: {path!r}: values must be numbers here")
+        return self
+
+
 class Demand(Frozen):
     severity: Severity = F("-", "case severity and hospital stays", default=Severity())
     staffing: Staffing = F("-", "staffing ratios", default=Staffing())
@@ -407,11 +505,20 @@ class ScenarioConfig(Frozen):
     solver: Solver = F("-", "HiGHS settings", default=Solver())
     calibration: Calibration = F("-", "how `aidopt calibrate` fits", default=Calibration())
     demand: Demand = F("-", "how needs are sized (WHO COVID-ESFT)", default=Demand())
+    uncertainty: Uncertainty | None = F(
+        "-", "distributions of the epidemic's parameters, for ensembles and robust plans",
+        default=None,
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _epidemic_fits(self) -> ScenarioConfig:
         if self.epidemic is None and self.tables.needs is None:
             raise ValueError("'epidemic' is missing; it may be left out only with tables.needs")
+        if self.objective.robustness != "nominal" and self.uncertainty is None:
+            raise ValueError(
+                f"objective.robustness {self.objective.robustness} plans against the draws of "
+                "an 'uncertainty' block, and there is none"
+            )
         if self.epidemic is not None and self.epidemic.outlook_weeks < self.horizon_weeks:
             raise ValueError(
                 f"epidemic.outlook_weeks ({self.epidemic.outlook_weeks}) must be at least "

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from optimiser.inputs import ScenarioError, _validate
 from optimiser.reading import read_yaml
+from optimiser.schema import Distribution as Parameter
 from optimiser.schema import F, Frozen
 
 MAX_RUNS = 1_000_000
@@ -32,52 +33,6 @@ REDUCTIONS = ("sum", "mean", "max", "min")
 ARRAY_OUTPUT = re.compile(r"^(?P<variable>[A-Za-z_][A-Za-z0-9_]*)\[(?P<keep>[A-Za-z_, ]*)\]$")
 """`VARIABLE[dim, ...]`: a variable of plan.nc summed over every dimension not named."""
 DEFAULT_OUTPUTS = ("deaths_no_aid", "deaths_with_plan", "spending_usd.total")
-
-
-class Parameter(Frozen):
-    """How one input varies. Values are in the unit of the `--set` field they replace (or, with
-    `scale`, factors of the value already there)."""
-
-    uniform: tuple[float, float] | None = F("field's unit", "low and high bound", default=None)
-    log_uniform: tuple[float, float] | None = Field(
-        default=None, alias="log-uniform",
-        description="low and high bound, both above 0; uniform in the logarithm [field's unit]",
-    )  # fmt: skip
-    normal: tuple[float, float] | None = F("field's unit", "mean and standard deviation",
-                                           default=None)  # fmt: skip
-    triangular: tuple[float, float, float] | None = F(
-        "field's unit", "low bound, mode and high bound", default=None
-    )
-    values: tuple[Any, ...] | None = F("-", "the values to choose among, equally likely",
-                                       default=None, min_length=1)  # fmt: skip
-    scale: bool = F("-", "write the value as *VALUE: a factor on the value already there",
-                    default=False)  # fmt: skip
-    integer: bool = F("-", "round the value to a whole number", default=False)
-
-    @model_validator(mode="after")
-    def _one_distribution(self) -> Parameter:
-        given = [k for k in ("uniform", "log_uniform", "normal", "triangular", "values")
-                 if getattr(self, k) is not None]  # fmt: skip
-        if len(given) != 1:
-            raise ValueError("give exactly one of uniform, log-uniform, normal, triangular or "
-                             f"values (given: {', '.join(given) or 'none'})")  # fmt: skip
-        if self.uniform and not self.uniform[0] < self.uniform[1]:
-            raise ValueError(f"uniform: the low bound must be below the high one: {self.uniform}")
-        if self.log_uniform and not 0 < self.log_uniform[0] < self.log_uniform[1]:
-            raise ValueError(f"log-uniform: need 0 < low < high, got {list(self.log_uniform)}")
-        if self.normal and not self.normal[1] > 0:
-            raise ValueError(f"normal: the standard deviation must be above 0: {self.normal}")
-        t = self.triangular
-        if t and not (t[0] <= t[1] <= t[2] and t[0] < t[2]):
-            raise ValueError(f"triangular: need low <= mode <= high, low < high: {list(t)}")
-        if self.values is not None and (self.scale or self.integer):
-            raise ValueError("values: scale and integer apply to distributions, not to a list")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in ("uniform", "log_uniform", "normal", "triangular", "values")
-                    if getattr(self, k) is not None)  # fmt: skip
 
 
 class Design(Frozen):
