@@ -22,7 +22,7 @@ from optimiser.coupling import total_deaths, total_infections
 from optimiser.demand import weekly_needs
 from optimiser.epidemic import EpidemicSetup, drivers_from_trajectory
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
-from optimiser.uncertainty import draw, ensemble, percentiles
+from optimiser.uncertainty import draw, ensemble, fixed_paths, percentiles
 from optimiser.views import Result
 
 
@@ -106,7 +106,7 @@ def _over_draws(scenario: Scenario, aid: np.ndarray, count: int | None,
     if block is None:
         raise ScenarioError([f"{scenario.folder / 'scenario.yaml'}: --draws and --seed draw "
                              "from an 'uncertainty' block, and the scenario has none"])  # fmt: skip
-    drawn = draw(block, count, seed)
+    drawn = draw(block, count, seed, fixed_paths(scenario.overrides))
     setup = ensemble(scenario, drawn)
     population = setup.population
     finals = {"no_aid": setup.simulate(np.zeros_like(aid))[..., -1],

@@ -35,7 +35,7 @@ def plan(scenario: Scenario, draws: Draws | None = None) -> xr.Dataset:
 def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws | None:
     """The draws a run meets: `count` (or, for a robust objective, the uncertainty block's
     number) from the scenario's uncertainty block, or None for a run without draws."""
-    from optimiser.uncertainty import draw
+    from optimiser.uncertainty import draw, fixed_paths
 
     cfg = scenario.config
     if count is None and seed is None and cfg.objective.robustness == "nominal":
@@ -46,7 +46,7 @@ def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws 
     if cfg.epidemic is None:
         raise ScenarioError([f"{scenario.folder / 'scenario.yaml'}: draws need the SEIR model; "
                              "this scenario brings its needs in needs.csv"])  # fmt: skip
-    return draw(cfg.uncertainty, count, seed)
+    return draw(cfg.uncertainty, count, seed, fixed_paths(scenario.overrides))
 
 
 def not_converged(summary: dict) -> str | None:

@@ -7,6 +7,7 @@ any draw can be replayed as a scenario of its own: `aidopt run --set epidemic.r0
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,13 +36,18 @@ class Draws:
         return len(self.overrides)
 
 
-def draw(block: Uncertainty, count: int | None = None, seed: int | None = None) -> Draws:
+def draw(block: Uncertainty, count: int | None = None, seed: int | None = None,
+         fixed: Sequence[str] = ()) -> Draws:  # fmt: skip
     """`count` draws (default the block's) by Latin hypercube with `seed` (default the
     block's): each parameter's range is cut into `count` equally likely slices and every slice
-    is used once, so 100 draws cover the tails better than 100 independent ones."""
+    is used once, so 100 draws cover the tails better than 100 independent ones. Parameters
+    the run's `--set` fixes (`fixed`, from `fixed_paths`) are not drawn."""
     count = block.draws if count is None else count
     seed = block.seed if seed is None else seed
-    names = tuple(block.parameters)
+    names = tuple(name for name in block.parameters if name not in fixed)
+    if not names:
+        raise ScenarioError([f"uncertainty: --set fixes every parameter the block draws "
+                             f"({', '.join(block.parameters)}); nothing is left to vary"])
     # SALib's Latin hypercube, as `aidopt sweep` uses: a draw here is a sweep's latin run.
     problem = {"num_vars": len(names), "names": list(names), "bounds": [[0.0, 1.0]] * len(names)}
     unit = latin.sample(problem, count, seed=seed)
@@ -52,6 +58,12 @@ def draw(block: Uncertainty, count: int | None = None, seed: int | None = None) 
         texts.append([f"{name}={t}" for t in text])
     overrides = tuple(tuple(t[b] for t in texts) for b in range(count))
     return Draws(names, np.stack(columns, axis=1), overrides, seed)
+
+
+def fixed_paths(overrides: Sequence[str]) -> list[str]:
+    """The paths a run's `--set` gives a value (not a `*FACTOR`): they win over the draws."""
+    return [key.strip() for key, _, value in (o.partition("=") for o in overrides)
+            if not value.strip().startswith("*")]  # fmt: skip
 
 
 def ensemble(scenario: Scenario, draws: Draws) -> EpidemicSetup:
