@@ -167,7 +167,8 @@ def _plan_variables(outcome: Outcome) -> dict[str, xr.Variable]:
         "iteration",
         [h.deaths for h in history],
         "persons",
-        "deaths by the end of the outlook at each trial plan",
+        "deaths by the end of the outlook at each trial plan (a robust objective: their mean "
+        "or CVaR over the draws)",
     )
     data["predicted_by_iteration"] = _var(
         "iteration",
