@@ -51,8 +51,15 @@ def _text(values) -> np.ndarray:
 
 def create(path: Path, runs: Runs, outputs: list[str], attrs: dict[str, Any]) -> None:
     """Make the store for every run of the sweep, all pending."""
+    ds = template(runs, outputs, attrs)
+    chunk = min(max(runs.count, 1), RUN_CHUNK)
+    encoding = {v: {"chunks": (chunk,) + ds[v].shape[1:]} for v in ds.data_vars}
+    ds.to_zarr(path, mode="w-", consolidated=False, encoding=encoding)
+
+
+def template(runs: Runs, outputs: list[str], attrs: dict[str, Any]) -> xr.Dataset:
+    """The store's contents before any run: the design, every run pending."""
     n = runs.count
-    chunk = min(max(n, 1), RUN_CHUNK)
     data: dict[str, Any] = {}
     for name, values in zip(runs.names, runs.values, strict=True):
         text = values.dtype == object
@@ -70,9 +77,7 @@ def create(path: Path, runs: Runs, outputs: list[str], attrs: dict[str, Any]) ->
         data[name] = ("run", _text([""] * n))
     for name in TIMINGS:
         data[name] = ("run", np.full(n, np.nan), {"units": "s", "long_name": TIMING_NAMES[name]})
-    ds = xr.Dataset(data, coords=coords, attrs=attrs)
-    encoding = {v: {"chunks": (chunk,) + ds[v].shape[1:]} for v in ds.data_vars}
-    ds.to_zarr(path, mode="w-", consolidated=False, encoding=encoding)
+    return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def open_dataset(path: Path) -> xr.Dataset:
