@@ -100,20 +100,22 @@ def _local_pool(tasks: list[Task], workers: int, on_result: Callable[[RunResult]
         # Two tasks queued per worker: enough to keep each busy, few to cancel on a stop.
         queue = iter(tasks)
         running = {pool.submit(run_one, t) for t in _take(queue, 2 * workers)}
+    stopped = False
     try:
-        while running:
+        while running and not stopped:
             done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                if not on_result(future.result()):
-                    return
-            running |= {pool.submit(run_one, t) for t in _take(queue, len(done))}
+            stopped = not all(on_result(future.result()) for future in done)
+            running |= {pool.submit(run_one, t) for t in _take(queue, len(done) * (not stopped))}
     except BrokenProcessPool:
+        pool.shutdown(wait=False, cancel_futures=True)
         raise SchedulerError(
             "a worker process died (killed, or out of memory); the runs finished so far are "
             "kept: add --resume to go on (--workers fewer if memory ran out)"
         ) from None
-    finally:
+    except BaseException:  # interrupted: do not wait for the runs in flight
         pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _take(queue: Iterator[Task], n: int) -> list[Task]:
