@@ -361,7 +361,7 @@ def test_a_sweep_on_slurm_through_dask_jobqueue(tmp_path, reference):
 @needs_slurm
 def test_a_sweep_as_a_slurm_job_array_then_collected(tmp_path, reference):
     path = sweep_file(tmp_path)
-    script = aidopt("sweep", path, "--out", "arr", "--slurm-script", "--shards", "3",
+    script = aidopt("sweep", path, "--out", "arr", "--slurm-script", "--shards", "2",
                     "--memory-mb", "1500", cwd=tmp_path)  # fmt: skip
     assert script.returncode == 0, script.stderr
     (tmp_path / "sweep.sbatch").write_text(script.stdout)
