@@ -242,6 +242,14 @@ def _provenance(plan: Plan) -> dict[str, str]:
     }
 
 
+def runs_written(output: Output) -> bool:
+    """Whether the folder's store holds any run that is no longer pending."""
+    from optimiser import sweep_store
+
+    store = output.target / STORE
+    return store.is_dir() and bool((sweep_store.status(store) != PENDING).any())
+
+
 class SweepStopped(Exception):
     """An output the sweep file names cannot be read from a run: the sweep file is wrong."""
 
