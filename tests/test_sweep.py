@@ -246,6 +246,9 @@ def test_failed_and_not_converged_runs_are_recorded_and_the_sweep_goes_on(tmp_pa
     )
     assert np.isnan(ds["deaths_with_plan"].values[2:]).all()
     assert ds["deaths_with_plan"].values[1] > 0  # a plan that is not an answer is still kept
+    analysed = run_aidopt("sweep", "analyse", tmp_path / "out")  # one run ok: nothing to rank
+    assert analysed.exit_code == 2 and "no output could be analysed" in analysed.output
+    assert not (tmp_path / "out" / "indices.csv").exists()
 
 
 def test_an_output_no_run_has_stops_the_sweep_and_leaves_nothing(tmp_path):
