@@ -2,11 +2,13 @@
 # A single-node SLURM on this machine, so the sweep tests (issue 10) submit real jobs: install
 # slurm-wlm and munge where they are missing, write slurm.conf for one node at 127.0.0.1 with
 # every core and 90 % of the memory, start munged, slurmctld and slurmd, and wait until the
-# node is idle. No accounting, no cgroups (their plugins fail on these machines). Safe to run
-# twice: a node already idle is left as it is.
+# node takes jobs. No accounting, no cgroups (their plugins fail on these machines). Safe to
+# run twice: a node that already takes jobs is left as it is.
 set -euo pipefail
 
-if command -v sinfo >/dev/null 2>&1 && sinfo -h -o %t 2>/dev/null | grep -qx idle; then
+up() { sinfo -h -o %t 2>/dev/null | grep -qxE 'idle|mix|alloc'; }  # a node that takes jobs
+
+if command -v sinfo >/dev/null 2>&1 && up; then
   echo "slurm: already running ($(sinfo -h -o '%n %c CPUs %m MB %t'))"
   exit 0
 fi
@@ -64,7 +66,7 @@ pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd
 
 for _ in $(seq 60); do
-  if sinfo -h -o %t 2>/dev/null | grep -qx idle; then
+  if up; then
     echo "slurm: up ($(sinfo -h -o '%n %c CPUs %m MB %t'))"
     exit 0
   fi

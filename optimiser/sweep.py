@@ -37,6 +37,8 @@ from optimiser.sweep_worker import RunResult, Task
 log = logging.getLogger(__name__)
 SWEEP_COPY = "sweep.yaml"
 """The sweep file as given, kept beside the store."""
+PROBES = 5
+"""Values of each parameter tried before the sweep starts."""
 
 
 @dataclass(frozen=True)
@@ -97,25 +99,40 @@ def read_plan(path: Path, samples: int | None = None) -> Plan:
 
 def _check_parameters(sweep: SweepFile, runs: Runs, folder: Path, fixed: list[str],
                       where: str) -> None:  # fmt: skip
-    """Each parameter at its middle value (a CSV column: its first value) must load, so a
-    misspelt path or a value of the wrong kind stops the sweep before any run."""
-    import numpy as np
-
+    """A parameter none of whose probe values loads (a misspelt path, a value of the wrong
+    kind) stops the sweep before any run; one that fails only for some values does not: those
+    runs are recorded as failed."""
     problems = []
     for j, name in enumerate(runs.names):
-        if name in sweep.parameters:
-            _, texts = parameter_values(sweep.parameters[name], np.array([0.5]))
-            text = texts[0]
+        first: list[str] = []
+        for text in _probes(sweep, runs, j):
+            try:
+                load_scenario(folder, [*fixed, f"{name}={text}"])
+                break
+            except ScenarioError as exc:
+                first = first or exc.problems
         else:
-            text = next((t for t in runs.texts[j] if t), "")
-        if not text:
-            continue
-        try:
-            load_scenario(folder, [*fixed, f"{name}={text}"])
-        except ScenarioError as exc:
-            problems += [f"{where}: parameters: {name}: {p}" for p in exc.problems]
+            problems += [f"{where}: parameters: {name}: {p}" for p in first]
     if problems:
         raise ScenarioError(problems)
+
+
+def _probes(sweep: SweepFile, runs: Runs, j: int) -> list[str]:
+    """Up to PROBES values of parameter j: the middle of its range and on either side, each of
+    a short list, the first cells of a CSV column."""
+    import numpy as np
+
+    parameter = sweep.parameters.get(runs.names[j])
+    if parameter is None:
+        texts = list(dict.fromkeys(t for t in runs.texts[j] if t))
+    elif parameter.values is not None:
+        texts = [
+            parameter_values(parameter, np.array([u]))[1][0]
+            for u in (np.arange(len(parameter.values)) + 0.5) / len(parameter.values)
+        ]
+    else:
+        texts = parameter_values(parameter, np.array([0.5, 0.25, 0.75, 0.05, 0.95]))[1]
+    return texts[:PROBES]
 
 
 def shard_folder(out: Path, index: int, shards: int) -> Path:
@@ -223,6 +240,14 @@ def _provenance(plan: Plan) -> dict[str, str]:
         ),  # fmt: skip
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def runs_written(output: Output) -> bool:
+    """Whether the folder's store holds any run that is no longer pending."""
+    from optimiser import sweep_store
+
+    store = output.target / STORE
+    return store.is_dir() and bool((sweep_store.status(store) != PENDING).any())
 
 
 class SweepStopped(Exception):

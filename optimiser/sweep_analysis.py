@@ -51,6 +51,9 @@ def analyse_folder(folder: Path, out: Path | None, include_not_converged: bool =
                             f"a job array: the one aidopt sweep collect wrote)")  # fmt: skip
     ds = open_dataset(store).load()
     table = indices(ds, include_not_converged)
+    if table.empty:
+        raise AnalysisError(f"{folder}: no output could be analysed (see the warnings): too few "
+                            f"runs ok, or every output the same in all of them")  # fmt: skip
     writers = {
         "indices.csv": lambda p: table.to_csv(p, index=False, float_format="%.6g"),
         "indices.png": lambda p: _save(plot_indices(table), p),

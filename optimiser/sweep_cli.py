@@ -84,7 +84,7 @@ def run(sweep_file, out, samples, workers, scheduler, resume, shard, slurm_scrip
     """Run every run of SWEEP.yaml (its scenario, parameters, design and outputs) into
     OUT/sweep.zarr, as they finish; with --resume, only the runs still pending there."""
     from optimiser import sweep_exec, sweep_shards
-    from optimiser.sweep import SweepStopped, read_plan, run_sweep, shard_folder
+    from optimiser.sweep import SweepStopped, read_plan, run_sweep, runs_written, shard_folder
 
     where = _shard(shard)
     if scheduler not in ("local", "dask-local", "slurm") and not scheduler.startswith("tcp://"):
@@ -131,6 +131,8 @@ def run(sweep_file, out, samples, workers, scheduler, resume, shard, slurm_scrip
         except ScenarioError as exc:
             _fail(exc.problems, INVALID_INPUT)
         except sweep_exec.SchedulerError as exc:
+            if state == "new" and not runs_written(output):
+                output.discard_in_place()  # nothing ran: leave nothing behind
             _fail([str(exc)], FAILED)
         except KeyboardInterrupt:
             click.echo(f"\nstopped; the runs finished so far are in {out}/sweep.zarr: "

@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from optimiser.sweep_spec import Slurm
@@ -41,7 +42,7 @@ class How:
     def label(self) -> str:
         if self.scheduler == "local":
             if self.workers == 1:
-                return "1 process (this one)"
+                return "this process alone"
             return f"a local pool of {self.workers} worker processes"
         if self.scheduler == "dask-local":
             return f"a Dask LocalCluster of {self.workers} workers"
@@ -99,15 +100,22 @@ def _local_pool(tasks: list[Task], workers: int, on_result: Callable[[RunResult]
         # Two tasks queued per worker: enough to keep each busy, few to cancel on a stop.
         queue = iter(tasks)
         running = {pool.submit(run_one, t) for t in _take(queue, 2 * workers)}
+    stopped = False
     try:
-        while running:
+        while running and not stopped:
             done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                if not on_result(future.result()):
-                    return
-            running |= {pool.submit(run_one, t) for t in _take(queue, len(done))}
-    finally:
+            stopped = not all(on_result(future.result()) for future in done)
+            running |= {pool.submit(run_one, t) for t in _take(queue, len(done) * (not stopped))}
+    except BrokenProcessPool:
         pool.shutdown(wait=False, cancel_futures=True)
+        raise SchedulerError(
+            "a worker process died (killed, or out of memory); the runs finished so far are "
+            "kept: add --resume to go on (--workers fewer if memory ran out)"
+        ) from None
+    except BaseException:  # interrupted: do not wait for the runs in flight
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _take(queue: Iterator[Task], n: int) -> list[Task]:

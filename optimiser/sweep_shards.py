@@ -46,8 +46,9 @@ def job_array_script(sweep_file: Path, out: Path, shards: int, slurm: Slurm, cwd
     lines = [
         "#!/bin/bash",
         f"# aidopt sweep {sweep_file.name} as a SLURM job array: {runs:,} runs in {shards} "
-        f"shard(s) into {out}/shard-*;",
-        f"# when every task has ended: aidopt sweep collect {out}",
+        f"shard(s), into {out}/shard-*",
+        f"# (a task resubmitted resumes its shard). When every task has ended: "
+        f"aidopt sweep collect {out}",
         *(f"#SBATCH {d}" for d in directives),
         "set -euo pipefail",
         "export " + " ".join(f"{n}=1" for n in THREAD_VARIABLES),

@@ -13,6 +13,7 @@ replaced atomically by Zarr: a kill loses only runs whose status is still "pendi
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -51,8 +52,15 @@ def _text(values) -> np.ndarray:
 
 def create(path: Path, runs: Runs, outputs: list[str], attrs: dict[str, Any]) -> None:
     """Make the store for every run of the sweep, all pending."""
+    ds = template(runs, outputs, attrs)
+    chunk = min(max(runs.count, 1), RUN_CHUNK)
+    encoding = {v: {"chunks": (chunk,) + ds[v].shape[1:]} for v in ds.data_vars}
+    ds.to_zarr(path, mode="w-", consolidated=False, encoding=encoding)
+
+
+def template(runs: Runs, outputs: list[str], attrs: dict[str, Any]) -> xr.Dataset:
+    """The store's contents before any run: the design, every run pending."""
     n = runs.count
-    chunk = min(max(n, 1), RUN_CHUNK)
     data: dict[str, Any] = {}
     for name, values in zip(runs.names, runs.values, strict=True):
         text = values.dtype == object
@@ -70,9 +78,7 @@ def create(path: Path, runs: Runs, outputs: list[str], attrs: dict[str, Any]) ->
         data[name] = ("run", _text([""] * n))
     for name in TIMINGS:
         data[name] = ("run", np.full(n, np.nan), {"units": "s", "long_name": TIMING_NAMES[name]})
-    ds = xr.Dataset(data, coords=coords, attrs=attrs)
-    encoding = {v: {"chunks": (chunk,) + ds[v].shape[1:]} for v in ds.data_vars}
-    ds.to_zarr(path, mode="w-", consolidated=False, encoding=encoding)
+    return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def open_dataset(path: Path) -> xr.Dataset:
@@ -112,10 +118,13 @@ class Writer:
         self.group = zarr.open_group(path, mode="r+")
         self.arrays: dict[str, Any] = dict(self.group.arrays())
         self.n_runs = self.arrays["status"].shape[0]
+        self._labels: dict[str, list] = {}
 
     def labels(self, dim: str) -> list | None:
-        coordinate = self.arrays.get(dim)
-        return None if coordinate is None else [_plain(x) for x in coordinate[:]]
+        """A coordinate's labels (read once: coordinates never change)."""
+        if dim not in self._labels and dim in self.arrays:
+            self._labels[dim] = [_plain(x) for x in self.arrays[dim][:]]
+        return self._labels.get(dim)
 
     def _add_array(self, name: str, dims: tuple[str, ...], labels: dict[str, list]) -> None:
         """A new output variable (run, *dims), its coordinates added where missing."""
@@ -132,29 +141,36 @@ class Writer:
 
     def write(self, result: RunResult) -> None:
         """Values first, status last: a run is done once its status is written."""
-        a, r = self.arrays, result.run
-        for name, value in result.scalars.items():
-            a[name][r] = value
-        for name, (dims, labels, values) in result.arrays.items():
-            if name not in a:
+        r = result.run
+        values: dict[str, Any] = dict(result.scalars)
+        for name, (dims, labels, array) in result.arrays.items():
+            if name not in self.arrays:
                 self._add_array(name, dims, labels)
-                a = self.arrays
             wrong = [d for d in dims if self.labels(d) != [_plain(x) for x in labels[d]]]
             if wrong:
                 result.status = "failed"
                 result.message = (f"output {name}: its {', '.join(wrong)} differ from the "
                                   f"sweep's first runs; keep other dimensions")  # fmt: skip
                 continue
-            a[name][r] = values
+            values[name] = array
         timings = {"wall_s": result.wall_s, "cpu_s": result.cpu_s,
                    **{f"{k}_s": v for k, v in result.timings_s.items()}}  # fmt: skip
-        for name in TIMINGS:
-            a[name][r] = timings.get(name, np.nan)
-        a["message"][r] = result.message
-        a["worker"][r] = result.worker
-        a["inputs_sha256"][r] = result.inputs_sha256
-        a["finished_utc"][r] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        a["status"][r] = result.status
+        values |= {name: timings.get(name, np.nan) for name in TIMINGS}
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        values |= {"message": result.message, "worker": result.worker,
+                   "inputs_sha256": result.inputs_sha256, "finished_utc": now}  # fmt: skip
+        self._set(r, values)
+        self._set(r, {"status": result.status})
+
+    def _set(self, run: int, values: dict[str, Any]) -> None:
+        """Write one run's values, all variables at once (a third of the time of one by one)."""
+        from zarr.core.sync import sync
+
+        async def write_all() -> None:
+            await asyncio.gather(*(self.arrays[name].async_array.setitem(run, value)
+                                   for name, value in values.items()))  # fmt: skip
+
+        sync(write_all())
 
 
 def _plain(value: Any) -> Any:
