@@ -52,19 +52,16 @@ def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_
     """d lambda/dt = -J^T lambda, and the integrands lambda^T dF/d(aid) for each capacity.
     Shares are sat(capacity / load), whose slopes `loads` gives."""
     k, shape = model.rates, model.shape
-    n = int(np.prod(shape))
     y = trajectory(t)
-    y3, lam = y.reshape(shape), z[:n]
+    y3, lam = y.reshape(shape), z[: y.size]
     l3 = lam.reshape(shape)
     aid = seg.aid
     ld = loads(y3, k, aid)
-    n_states = len(STATES)
-    detection = np.broadcast_to(ld.detection.ravel(), (n_states, ld.detection.size)).ravel()
-    d_lambda = d_matrix_t @ lam  # D^T lambda
-    g = base_t @ lam + detection * d_lambda
+    d3 = (d_matrix_t @ lam).reshape(shape)  # D^T lambda
+    g = base_t @ lam + (d3 * ld.detection).ravel()
     g3 = g.reshape(shape)
     # Detection's rate depends on the suspects (symptomatic onsets): v is lambda^T dF/d(rate).
-    v = np.einsum("sbp,sbp->bp", d_lambda.reshape(shape), y3)
+    v = np.einsum("sbp,sbp->bp", d3, y3)
     d_tested = ld.tested_slope / ld.suspects  # d(tested share) / d(tests)
     d_detection = -k.det_spread * d_tested * aid[TESTS] / ld.suspects  # d / d(suspects)
     g3[PRE] += v * d_detection * k.phi
