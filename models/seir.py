@@ -63,6 +63,7 @@ call and share its steps.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -407,7 +408,7 @@ class Model:
     def mixing_t(self) -> np.ndarray:
         return self.mixing.T
 
-    @property
+    @cached_property
     def inv_population(self) -> np.ndarray:
         return 1.0 / self.population
 
