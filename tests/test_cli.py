@@ -199,7 +199,7 @@ def test_validate_prints_sizes(default_copy):
     result = run_cli("validate", str(default_copy))
     assert result.exit_code == 0, result.output
     assert "13 provinces, population 23,275,627" in result.output
-    assert "12 commodities, 4 depots, 2 crossings, 52 arcs" in result.output
+    assert "13 commodities, 4 depots, 2 crossings, 52 arcs" in result.output
 
 
 def test_validate_lists_every_problem(default_copy):
