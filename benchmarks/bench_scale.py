@@ -1,6 +1,7 @@
 """How the closed loop grows with weeks, units (synthetic counties) and commodities (issue 9).
 
-    python benchmarks/bench_scale.py [SCENARIO] [--sizes NAME,...] [--run-timeout S]
+    python benchmarks/bench_scale.py [SCENARIO] [--sizes NAME,...] [--steps-timeout S]
+                                      [--run-timeout S]
 
 For each size, in a fresh subprocess (so that its peak memory, /proc VmHWM, is its own): LP
 columns and rows, build (network masks and arrays), first stage-1 solve, HiGHS alone on that LP
@@ -52,6 +53,11 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def report_so_far(out: dict) -> None:
+    """One JSON line of the figures so far, so that a size cut short by its timeout keeps them."""
+    print(json.dumps({**out, "steps_peak_mb": peak_mb()}), flush=True)
+
+
 def child_steps(folder: str, weeks: int, build_only: bool) -> dict:
     import numpy as np
 
@@ -66,24 +72,30 @@ def child_steps(folder: str, weeks: int, build_only: bool) -> dict:
     loop = Loop(scenario)
     out = {"build_s": time.perf_counter() - start, "columns": loop.lp.n_columns,
            "rows": loop.lp.n_rows, "units": loop.n_p}  # fmt: skip
+    report_so_far(out)
     if build_only:
         return {**out, "steps_peak_mb": peak_mb()}
     zero = np.zeros((len(AID), loop.n_p, loop.n_w))
     start = time.perf_counter()
     no_aid = loop.point(zero)
     out["seir_s"] = time.perf_counter() - start
+    report_so_far(out)
     start = time.perf_counter()
     gradient = loop.gradient(no_aid)
     out["gradient_s"] = time.perf_counter() - start
+    report_so_far(out)
     loop.lp.update(lab_tests_per_week=loop.needs_of(no_aid.people).lab_capacity)
     radius = scenario.config.coupling.trust_region
     start = time.perf_counter()
     plan = loop.solve(no_aid, gradient, radius)
     out["first_solve_s"] = time.perf_counter() - start
+    report_so_far(out)
     out["alone_s"], _ = common.highs_alone(loop.lp.solver.highs, loop.lp.method, 1)
+    report_so_far(out)
     # The interior point method (with crossover, for a basis to go on from), cold, for `auto`.
     seconds, optimum = common.highs_alone(loop.lp.solver.highs, "ipm", 1, IPM_LIMIT_S)
     out["alone_ipm_s"] = seconds if optimum == optimum else None
+    report_so_far(out)
     trial = loop.point(plan.aid, plan)
     trial_gradient = loop.gradient(trial)
     start = time.perf_counter()
@@ -113,8 +125,10 @@ def in_child(mode: str, folder: Path, weeks: int, timeout: float) -> dict:
     cmd = [sys.executable, __file__, "--child", mode, str(folder), str(weeks)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
-    except subprocess.TimeoutExpired:
-        return {"timeout": timeout}
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        lines = partial.strip().splitlines()
+        return {**(json.loads(lines[-1]) if lines else {}), "timeout": timeout}
     except subprocess.CalledProcessError as exc:
         return {"error": exc.stderr.strip().splitlines()[-1] if exc.stderr else "failed"}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -128,6 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", default=str(HERE.parent / "inputs/korea-2020"))
     parser.add_argument("--sizes", default=",".join(SIZES))
+    parser.add_argument("--steps-timeout", type=float, default=1800.0)
     parser.add_argument("--run-timeout", type=float, default=1200.0)
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FOLDER", "WEEKS"),
                         help=argparse.SUPPRESS)  # fmt: skip
@@ -146,9 +161,14 @@ def main() -> None:
         for name in args.sizes.split(","):
             units, items, weeks, whole = SIZES[name]
             folder = synthetic(Path(args.scenario), Path(tmp) / name, units, items)
-            row = in_child("steps" if whole else "build", folder, weeks, args.run_timeout)
+            row = in_child("steps" if whole else "build", folder, weeks, args.steps_timeout)
+            if "timeout" in row:
+                row["steps_timeout"] = row.pop("timeout")
             if whole and "error" not in row:
-                row |= in_child("run", folder, weeks, args.run_timeout)
+                run = in_child("run", folder, weeks, args.run_timeout)
+                if "timeout" in run:
+                    run["run_timeout"] = run.pop("timeout")
+                row |= run
             results[name] = row
             print(f"{name}: {json.dumps(row)}", file=sys.stderr, flush=True)
     report(results)
@@ -159,7 +179,7 @@ def report(results: dict[str, dict]) -> None:
             "re-solve", "SEIR", "gradient", "closed loop", "iter", "peak MB")  # fmt: skip
     print(" | ".join(head))
     for name, r in results.items():
-        run = (f">{r['timeout']:.0f}" if "timeout" in r and "run_s" not in r
+        run = (f">{r['run_timeout']:.0f}" if "run_timeout" in r
                else fmt(r.get("run_s"), ".1f"))  # fmt: skip
         peak = max(r.get("steps_peak_mb", 0.0), r.get("run_peak_mb", 0.0))
         print(" | ".join([
@@ -172,6 +192,8 @@ def report(results: dict[str, dict]) -> None:
         ]))  # fmt: skip
         if "error" in r:
             print(f"  {name} failed: {r['error']}")
+        if "steps_timeout" in r:
+            print(f"  {name}: steps stopped at {r['steps_timeout']:.0f} s; '-' were not reached")
     print("growth exponents (log ratio of the figure / log ratio of the size):")
     for series, (small, large, ratio) in {"weeks": ("default", "104w", 4.0),
                                           "units": ("default", "208u", 16.0)}.items():  # fmt: skip
