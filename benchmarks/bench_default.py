@@ -16,7 +16,7 @@ import dataclasses
 
 import common  # noqa: F401  (pins BLAS threads before numpy loads)
 import numpy as np
-from common import highs_alone, timed
+from common import highs_alone, machine_load, timed
 
 from models.seir import AID, Model
 from optimiser.coupling import Loop
@@ -84,6 +84,7 @@ def main() -> None:
     n_p, days = loop.n_p, epi.n_days
     size = f"{loop.lp.n_columns:,} columns x {loop.lp.n_rows:,} rows"
     print(f"scenario {scenario.config.name}: {size}, HiGHS {loop.lp.method}; medians of {n}, s")
+    print(f"  ({machine_load()})")
     rows = [
         ("LP build (network masks + arrays)", t_build),
         ("build + first stage-1 solve", t_first),

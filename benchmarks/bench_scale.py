@@ -177,6 +177,7 @@ def main() -> None:
 def report(results: dict[str, dict]) -> None:
     head = ("size", "columns", "rows", "build", "1st solve", "HiGHS alone", "IPM alone",
             "re-solve", "SEIR", "gradient", "closed loop", "iter", "peak MB")  # fmt: skip
+    print(f"({common.machine_load()} at the end)")
     print(" | ".join(head))
     for name, r in results.items():
         run = (f">{r['run_timeout']:.0f}" if "run_timeout" in r

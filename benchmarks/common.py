@@ -53,3 +53,9 @@ def highs_alone(highs: highspy.Highs, method: str, repeats: int,
             optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
             objective = h.getInfo().objective_function_value if optimal else float("nan")
         return statistics.median(times), objective
+
+
+def machine_load() -> str:
+    """The machine's load while measuring: timings on a shared machine mean little without it."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
