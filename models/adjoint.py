@@ -52,19 +52,16 @@ def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_
     """d lambda/dt = -J^T lambda, and the integrands lambda^T dF/d(aid) for each capacity.
     Shares are sat(capacity / load), whose slopes `loads` gives."""
     k, shape = model.rates, model.shape
-    n = int(np.prod(shape))
     y = trajectory(t)
-    y3, lam = y.reshape(shape), z[:n]
+    y3, lam = y.reshape(shape), z[: y.size]
     l3 = lam.reshape(shape)
     aid = seg.aid
     ld = loads(y3, k, aid)
-    n_states = len(STATES)
-    detection = np.broadcast_to(ld.detection.ravel(), (n_states, ld.detection.size)).ravel()
-    d_lambda = d_matrix_t @ lam  # D^T lambda
-    g = base_t @ lam + detection * d_lambda
+    d3 = (d_matrix_t @ lam).reshape(shape)  # D^T lambda
+    g = base_t @ lam + (d3 * ld.detection).ravel()
     g3 = g.reshape(shape)
     # Detection's rate depends on the suspects (symptomatic onsets): v is lambda^T dF/d(rate).
-    v = np.einsum("sbp,sbp->bp", d_lambda.reshape(shape), y3)
+    v = np.einsum("sbp,sbp->bp", d3, y3)
     d_tested = ld.tested_slope / ld.suspects  # d(tested share) / d(tests)
     d_detection = -k.det_spread * d_tested * aid[TESTS] / ld.suspects  # d / d(suspects)
     g3[PRE] += v * d_detection * k.phi
@@ -94,19 +91,22 @@ def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_
         g3[c] += psi * slope  # fmt: skip
     # Deaths = fatality(H) mu H, fatality falling with the covered share of patients,
     # covered = sat(dom share x sat(capacity / H) + care / H).
-    d_domestic = -k.dom_share * ld.domestic_slope * k.dom_capacity / ld.patients**2
+    patients_squared = ld.patients**2
+    d_domestic = -k.dom_share * ld.domestic_slope * k.dom_capacity / patients_squared
     d_domestic = np.where(np.isfinite(k.dom_capacity), d_domestic, 0.0)
-    d_covered = ld.covered_slope * (d_domestic - aid[CARE] / ld.patients**2)
+    d_covered = ld.covered_slope * (d_domestic - aid[CARE] / patients_squared)
     fatality = k.f_no - k.f_spread * ld.covered
     death_value = l3[D] - l3[R] - l3[DISCHARGES]
     g3[H] += death_value * k.mu * (fatality - k.f_spread * y3[H] * d_covered)
-    integrands = np.stack([
-        v * k.det_spread * d_tested,
-        -psi * k.leak_spread * transmitting * d_protected_iso,
-        -psi * k.leak_spread * y3[H] * d_protected_h,
-        -death_value * k.f_spread * k.mu * y3[H] * ld.covered_slope / ld.patients,
-    ])  # fmt: skip
-    return np.concatenate([-g, integrands.ravel()])
+    # Written in place into one output (small arrays: each call and copy costs the time).
+    out = np.empty(z.size)
+    np.negative(g, out=out[: g.size])
+    integrands = out[g.size :].reshape(len(AID), *shape[1:])
+    integrands[0] = v * k.det_spread * d_tested
+    integrands[1] = -psi * k.leak_spread * transmitting * d_protected_iso
+    integrands[2] = -psi * k.leak_spread * y3[H] * d_protected_h
+    integrands[3] = -death_value * k.f_spread * k.mu * y3[H] * ld.covered_slope / ld.patients
+    return out
 
 
 def deaths_gradient(model: Model, initial_exposed, n_days: int, contact=None, aid=None,

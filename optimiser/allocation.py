@@ -120,7 +120,7 @@ class AllocationLP:
             worst_draws(lp, cvar_draws)
         self.spending_cost = np.concatenate(lp.cost)
         self.method = cfg.solver.method if cfg.solver.method != "auto" else "simplex"
-        self.solver = Solver(lp, self.method, cfg.solver.time_limit_s)
+        self.solver = Solver(lp, cfg.solver.method, cfg.solver.time_limit_s)
         self.harm = np.zeros(lp.n_cols)
         self.harm_offset = 0.0
         if cvar_draws:

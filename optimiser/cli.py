@@ -1,4 +1,4 @@
-"""Command line: `aidopt run`, `evaluate`, `validate`, `calibrate`, `init`, `export`, `report`,
+"""Command line: `aidopt run`, `evaluate`, `validate`, `lp`, `calibrate`, `init`, `export`, `report`,
 `compare`.
 
 Each command's work lives in its own module; this file only registers them.
@@ -352,6 +352,20 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
     )
     needs = f"{len(scn.needs)} rows of {cfg.tables.needs}" if scn.needs else "the SEIR model"
     click.echo(f"  needs from: {needs}")
+
+
+@main.command(short_help="Write the first LP of a run in LP format")
+@click.argument("scenario")
+@click.argument("file", type=click.Path(path_type=Path))
+@overrides_option
+def lp(scenario: str, file: Path, overrides: tuple[str, ...]) -> None:
+    """Write the first LP `aidopt run SCENARIO` solves to FILE in CPLEX LP format, built through
+    Pyomo with the scenario's names, for reading or for another solver."""
+    from optimiser.lp_export import write_first_lp
+
+    scn = _load(_folder(scenario), overrides)
+    written = write_first_lp(scn, _file(file, file))
+    click.echo(f"wrote {written}")
 
 
 def _names(text: str | None, option: str, allow_none: bool) -> tuple[str, ...] | None:

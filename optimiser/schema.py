@@ -243,8 +243,9 @@ class Coupling(Frozen):
 
 class Solver(Frozen):
     method: Literal["auto", "simplex", "ipm"] = F(
-        "-", "HiGHS algorithm; auto is the simplex method, which re-solves warm from the last "
-        "basis (measured faster than interior point at every size tried, see the README)",
+        "-", "HiGHS algorithm; auto is the dual simplex method, warm from the last basis while "
+        "a re-solve takes no more iterations than the last cold solve, cold after (measured; "
+        "see the README's performance section)",
         default="auto",
     )  # fmt: skip
     time_limit_s: float | None = F("s", "HiGHS time limit per solve", default=None, gt=0,
