@@ -1,5 +1,5 @@
-"""Command line: `aidopt run`, `evaluate`, `validate`, `lp`, `calibrate`, `init`, `export`, `report`,
-`compare`.
+"""Command line: `aidopt run`, `evaluate`, `validate`, `lp`, `calibrate`, `init`, `export`,
+`report`, `compare`.
 
 Each command's work lives in its own module; this file only registers them.
 

@@ -32,7 +32,7 @@ def first_lp(scenario: Scenario) -> tuple[Network, LPData]:
         return loop.net, LPData(harm=harm, need=need, team_need=team_need)
     coupling = scenario.config.coupling
     no_aid = loop.point(np.zeros((len(AID), loop.n_p, loop.n_w)))
-    gradient = loop.gradient(no_aid)
+    gradient = loop.gradient(no_aid).mean(axis=0)  # the scenario's own epidemic: one draw
     radius = 1.0 if coupling.mode == "one-way" else coupling.trust_region
     reach = radius * no_aid.loads
     return loop.net, LPData(
