@@ -145,14 +145,16 @@ class Loop:
         return weekly_needs(drivers, scn.commodities, scn.consumption, scn.provinces,
                             self.cfg.demand, self.cfg.staff)  # fmt: skip
 
-    def solve(self, at: Point, gradient: np.ndarray, radius: float) -> Plan:
-        """The best plan whose aid lies within `radius` x load of `at`'s, linearised there.
-        The dual simplex method goes on from the last basis: the primal method, though the last
-        solution stays feasible after a step is taken, took four times as long (measured)."""
+    def solve(self, at: Point, gradient: np.ndarray, radius: float, from_zero: bool = False
+              ) -> Plan:  # fmt: skip
+        """The best plan whose aid lies within `radius` x load of `at`'s, linearised there
+        (with `from_zero`, any aid from 0 up to that). The dual simplex method goes on from the
+        last basis: the primal method, though the last solution stays feasible after a step is
+        taken, took four times as long (measured)."""
         t0 = time.perf_counter()
         reach = radius * at.loads
-        self.lp.update(harm={"aid": -gradient},
-                       aid_bounds=(np.maximum(at.aid - reach, 0.0), at.aid + reach))  # fmt: skip
+        lower = np.zeros_like(at.aid) if from_zero else np.maximum(at.aid - reach, 0.0)
+        self.lp.update(harm={"aid": -gradient}, aid_bounds=(lower, at.aid + reach))
         plan = self.lp.solve(polish=False)
         self.clock["solve"] += time.perf_counter() - t0
         return plan
@@ -181,25 +183,54 @@ def run(scenario: Scenario) -> Outcome:
     return outcome
 
 
+def start_point(loop: Loop) -> Point | None:
+    """The plan `coupling.warm_start` names as the loop's first point, or None without one.
+
+    Where this scenario can give exactly its aid, the point carries the cheapest plan that does,
+    and the loop goes on from it as from any plan it accepted. Where a changed rule puts that
+    aid out of reach, the point carries no plan: the loop only linearises there, and its first
+    step, which may lower any aid to 0, is taken whatever it achieves."""
+    warm = loop.scenario.warm_start
+    if warm is None:
+        return None
+    from optimiser.lp import SolverError
+
+    t0 = time.perf_counter()
+    loop.lp.update(aid_bounds=(warm.aid, warm.aid))
+    try:
+        plan: Plan | None = loop.lp.solve(polish=False)
+    except SolverError:
+        plan = None
+        log.info("the warm start's aid is out of reach here: the first step starts from 0")
+    loop.clock["solve"] += time.perf_counter() - t0
+    start = loop.point(warm.aid, plan)
+    start.spending = warm.spending_usd if plan is None else plan.spent
+    return start
+
+
 def _run_epidemic(loop: Loop) -> Outcome:
     cfg = loop.cfg.coupling
     zero = np.zeros((len(AID), loop.n_p, loop.n_w))
     log.info("epidemic without aid")
     no_aid = loop.point(zero)
     loop.lp.update(lab_tests_per_week=loop.needs_of(no_aid.people).lab_capacity)
-    current, gradient = no_aid, loop.gradient(no_aid)
+    start = start_point(loop)
+    current = no_aid if start is None else start
+    gradient = loop.gradient(current)
+    restoring = start is not None and start.plan is None  # linearised at, not a plan here
     history: list[Iteration] = []
     converged_on: str | None = None
     radius = 1.0 if cfg.mode == "one-way" else cfg.trust_region
-    plan = None
+    plan = current.plan
     for _ in range(1 if cfg.mode == "one-way" else cfg.max_iterations):
-        candidate = loop.solve(current, gradient, radius)
+        candidate = loop.solve(current, gradient, radius, from_zero=restoring)
         predicted = float(gradient.ravel() @ (candidate.aid - current.aid).ravel()) - (
             candidate.spent - current.spending) / loop.usd_per_death  # fmt: skip
         with np.errstate(divide="ignore", invalid="ignore"):
             shares = np.abs(candidate.aid - current.aid) / current.loads
         change = float(np.nanmax(np.where(np.isfinite(shares), shares, 0.0)))
-        if cfg.mode == "closed-loop" and predicted <= cfg.tolerance * current.deaths + 0.5:
+        if (cfg.mode == "closed-loop" and not restoring
+                and predicted <= cfg.tolerance * current.deaths + 0.5):  # fmt: skip
             history.append(Iteration(current.deaths, current.spending, predicted, None, radius,
                                      False, change))  # fmt: skip
             converged_on = "predicted"
@@ -207,14 +238,14 @@ def _run_epidemic(loop: Loop) -> Outcome:
         trial = loop.point(candidate.aid, candidate)
         actual = loop.merit(current) - loop.merit(trial)
         ratio = actual / predicted if predicted > 0 else -np.inf
-        accepted = cfg.mode == "one-way" or ratio > ACCEPT
+        accepted = cfg.mode == "one-way" or restoring or ratio > ACCEPT
         history.append(Iteration(trial.deaths, trial.spending, predicted, actual, radius,
                                  accepted, change))  # fmt: skip
         log.info("iteration %d: deaths %.0f, predicted %.1f, actual %.1f, radius %.3g%s",
                  len(history), trial.deaths, predicted, actual, radius,
                  "" if accepted else " (rejected)")  # fmt: skip
         if accepted:
-            current, plan = trial, candidate
+            current, plan, restoring = trial, candidate, False
             if cfg.mode == "one-way":
                 converged_on = "one-way"
                 break
