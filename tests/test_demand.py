@@ -310,7 +310,7 @@ def test_consumption_errors_name_file_line_value_and_valid_ones(default_copy):
     text = str(err.value)
     assert (
         f"{path}, line 2, column 'commodity': 'pcr_tset' is not a known commodity "
-        f"(did you mean 'pcr_test'?)" in text
+        f"(did you mean 'pcr_test'" in text
     )
     assert f"{path}, line 3, column 'driver': 'per_case' is not a known driver" in text
     assert "ambulance_staff_day, biomedical_engineer_day, critical_bed" in text

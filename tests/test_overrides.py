@@ -17,9 +17,10 @@ def arc(scenario, arc_id):
 def test_a_cell_of_a_table_by_row_id_and_column():
     s = load_scenario(DEFAULT_SCENARIO, ["arcs.incheon-nampo-sea.capacity_t_per_week=0"])
     assert arc(s, "incheon-nampo-sea").capacity_t_per_week == 0.0
-    assert arc(s, "sokcho-wonsan-sea").capacity_t_per_week == arc(
-        BASE, "sokcho-wonsan-sea"
-    ).capacity_t_per_week
+    assert (
+        arc(s, "sokcho-wonsan-sea").capacity_t_per_week
+        == arc(BASE, "sokcho-wonsan-sea").capacity_t_per_week
+    )
     assert s.inputs_sha256 != BASE.inputs_sha256
 
 
