@@ -155,7 +155,9 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
                    f"{reference.status}: {reference.message or 'did not converge'}"],
                   SOLVER_FAILED if reference.status == "failed" else NOT_CONVERGED)  # fmt: skip
     tolerance = scn.config.coupling.tolerance
-    noise = asks_run.band(reference, base_summary["deaths_with_plan"], tolerance)
+    measured = asks_run.band(reference, base_summary["deaths_with_plan"], tolerance, chosen,
+                             singles)  # fmt: skip
+    noise = measured.deaths
     replay = [*given, *replay_set]
     df = asks_table.table(scn, chosen, singles, reference, noise,
                           [[*replay, *asks_module.overrides_of([a], scn)] for a in chosen],
@@ -181,8 +183,12 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
         "base": {"folder": BASE, "deaths_with_plan": base_summary["deaths_with_plan"],
                  "iterations": base_summary["coupling"]["iterations"]},
         "band_deaths": noise,
-        "band_rule": f"the larger of coupling.tolerance ({tolerance:g}) x the reference's deaths "
-                     f"+ 0.5, and |reference - base| (the same scenario by two paths)",
+        "band": {"loop": measured.loop, "paths": measured.paths,
+                 "wrong_sign": measured.wrong_sign, "wrong_sign_ask": measured.wrong_sign_ask,
+                 "rule": f"the largest of coupling.tolerance ({tolerance:g}) x the reference's "
+                         f"deaths + 0.5 (loop), |reference - base| (paths: one scenario by two "
+                         f"paths), and the largest difference of the wrong sign among the asks "
+                         f"(wrong_sign)"},
         "counts": {e: int((df["effect"] == e).sum()) for e in asks_table.EFFECTS[:4]},
         "top": top,
         "greedy": {"steps": greedy_df.to_dict("records"), "stopped": stopped}
@@ -222,9 +228,16 @@ def _answer(scn, summary: dict, df, greedy_df, stopped: str, noise: float, items
 
     t = summary["timings_s"]
     ref = summary["reference"]["deaths_with_plan"]
+    b = summary["band"]
+    why = {"loop": f"the loop's tolerance, {b['loop']:,.1f}",
+           "paths": f"the base solved from no aid and from its own plan, {b['paths']:,.1f}",
+           "wrong_sign": f"{b['wrong_sign_ask']}, whose sign can only be the loop's path, "
+                         f"{b['wrong_sign']:,.1f}"}  # fmt: skip
+    largest = max(("loop", "paths", "wrong_sign"), key=lambda k: b[k])
     lines = [f"{scn.config.name}: {summary['asks']} asks, each re-solved from the base plan "
-             f"({ref:,.0f} deaths with it; differences within +-{noise:,.1f} deaths are no "
-             f"measurable effect), in {t['total']:.0f} s on {t['workers']} worker(s)",
+             f"({ref:,.0f} deaths with it), in {t['total']:.0f} s on {t['workers']} worker(s)",
+             f"Differences within +-{noise:,.1f} deaths are no measurable effect (the largest "
+             f"measure of the loop's own spread: {why[largest]})",
              plain_words(df, noise, items)]  # fmt: skip
     if len(greedy_df):
         lines.append("The list to carry (each ask chosen given the ones before):")

@@ -128,11 +128,39 @@ class Runs:
         )  # fmt: skip
 
 
-def band(reference: Result, base_deaths: float, tolerance: float) -> float:
-    """Differences in deaths smaller than this are no measurable effect [deaths]."""
-    loop = tolerance * reference.deaths + 0.5
-    path = abs(reference.deaths - base_deaths)
-    return max(loop, path) if math.isfinite(path) else loop
+@dataclass(frozen=True)
+class Band:
+    """Differences in deaths smaller than `deaths` are no measurable effect: the largest of
+    three measures of how far the loop's answer moves by its path alone [deaths]."""
+
+    loop: float
+    """coupling.tolerance x the reference's deaths + 0.5: what the loop's convergence test
+    leaves (no plan near the answer is better than this, to first order)"""
+    paths: float
+    """|reference - base|: one scenario solved from no aid and from its own plan"""
+    wrong_sign: float
+    """the largest difference of the wrong sign among the asks: a refusal that seems to save
+    lives, or a relaxation that seems to cost them, can only be the loop's path"""
+    wrong_sign_ask: str | None
+
+    @property
+    def deaths(self) -> float:
+        return max(self.loop, self.paths, self.wrong_sign)
+
+    @property
+    def of_the_loop(self) -> float:
+        """The band without the asks' own evidence: what the loop itself promises."""
+        return max(self.loop, self.paths)
+
+
+def band(reference: Result, base_deaths: float, tolerance: float, asks: Sequence[Ask],
+         results: Sequence[Result]) -> Band:  # fmt: skip
+    paths = abs(reference.deaths - base_deaths)
+    wrong = [(max(0.0, (r.deaths - reference.deaths) * (1 if a.direction == "relax" else -1)),
+              a.id) for a, r in zip(asks, results, strict=True) if usable(r)]  # fmt: skip
+    worst = max(wrong, default=(0.0, None), key=lambda t: t[0])
+    return Band(tolerance * reference.deaths + 0.5, paths if math.isfinite(paths) else 0.0,
+                worst[0], worst[1] if worst[0] > 0 else None)  # fmt: skip
 
 
 def usable(r: Result) -> bool:
