@@ -16,7 +16,8 @@ closed-loop: sequential linear programming with a trust region. At the current p
              the deaths plus half a death (no plan near this one is better to first order,
              "predicted"), or when the radius falls under `coupling.min_trust_region` (no step
              that large improves the plan, "step"). At the iteration limit the run is reported
-             as not converged.
+             as not converged. With `coupling.warm_start` the loop starts from an earlier
+             plan's aid instead of from no aid (`start_point`).
 
 A scenario that brings its own needs (`needs.csv`) skips the epidemic: the planner's penalties
 on unmet need make the harm, and one LP is solved.
