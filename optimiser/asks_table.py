@@ -170,7 +170,8 @@ def plain_words(df: pd.DataFrame, band: float, items: Sequence[str], n: int = TO
     if quiet:
         shown = ", ".join(quiet[:8]) + (f" and {len(quiet) - 8} more" if len(quiet) > 8 else "")
         lines.append(f"No measurable effect (within +-{_deaths(band)} deaths): {len(quiet)} "
-                     f"ask(s): {shown}")  # fmt: skip
+                     f"ask(s): {shown} (a tighter coupling.tolerance narrows the band, e.g. "
+                     f"--set coupling.tolerance=1e-4, at the cost of time)")  # fmt: skip
     for what in ("not converged", "failed"):
         bad = df[df["effect"] == what]
         if len(bad):
