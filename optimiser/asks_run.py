@@ -4,10 +4,10 @@ this process, or a local pool of processes with BLAS pinned).
 
 Every run of the closed loop starts from the base plan (`coupling.warm_start`), the reference
 run too: the base scenario re-solved from its own plan, so that an ask and its reference differ
-only in the ask. The band below which a difference is no measurable effect is the loop's own
-convergence tolerance (`coupling.tolerance` x deaths + 0.5) or, where larger, how far the
-reference lands from the base run solved from no aid: both are the same scenario, so that gap
-is the loop's path, not a rule.
+only in the ask. A difference is no measurable effect below the band (`Band`): the largest of
+the loop's convergence tolerance, how far the reference lands from the base solved from no aid
+(one scenario by two paths), and any difference of the wrong sign among the asks. The runs'
+own `deaths_range_last_iterations` is not used: it holds trial plans the loop rejected.
 """
 
 from __future__ import annotations
