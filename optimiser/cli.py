@@ -585,5 +585,9 @@ from optimiser.sweep_cli import sweep  # noqa: E402  (registered last: it uses t
 
 main.add_command(sweep)
 
+from optimiser.asks_cli import asks  # noqa: E402
+
+main.add_command(asks)
+
 if __name__ == "__main__":
     main()

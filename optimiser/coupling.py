@@ -16,7 +16,8 @@ closed-loop: sequential linear programming with a trust region. At the current p
              the deaths plus half a death (no plan near this one is better to first order,
              "predicted"), or when the radius falls under `coupling.min_trust_region` (no step
              that large improves the plan, "step"). At the iteration limit the run is reported
-             as not converged.
+             as not converged. With `coupling.warm_start` the loop starts from an earlier
+             plan's aid instead of from no aid (`start_point`).
 
 A scenario that brings its own needs (`needs.csv`) skips the epidemic: the planner's penalties
 on unmet need make the harm, and one LP is solved.
@@ -191,16 +192,19 @@ class Loop:
         return weekly_needs(drivers, scn.commodities, scn.consumption, scn.provinces,
                             self.cfg.demand, self.cfg.staff)  # fmt: skip
 
-    def solve(self, at: Point, gradient: np.ndarray, radius: float) -> Plan:
-        """The best plan whose aid lies within `radius` x load of `at`'s, linearised there: the
-        deaths of each draw are D_b - g_b . (aid - aid_at), and harm is their mean, or their
-        CVaR through the LP's `worst_draws` rows. Its `harm` is then the linear model's
-        deaths, equal to `at.deaths` at `at`. The dual simplex method goes on from the last
+    def solve(self, at: Point, gradient: np.ndarray, radius: float, from_zero: bool = False
+              ) -> Plan:  # fmt: skip
+        """The best plan whose aid lies within `radius` x load of `at`'s, linearised there
+        (with `from_zero`, any aid from 0 up to that): the deaths of each draw are
+        D_b - g_b . (aid - aid_at), and harm is their mean, or their CVaR through the LP's
+        `worst_draws` rows. Its `harm` is then the linear model's deaths, equal to `at.deaths`
+        at `at`. The dual simplex method goes on from the last
         basis: the primal method, though the last solution stays feasible after a step is
         taken, took four times as long (measured)."""
         t0 = time.perf_counter()
         reach = radius * at.loads
-        bounds = (np.maximum(at.aid - reach, 0.0), at.aid + reach)
+        lower = np.zeros_like(at.aid) if from_zero else np.maximum(at.aid - reach, 0.0)
+        bounds = (lower, at.aid + reach)
         if self.risk.kind == "cvar":
             self.lp.update(cvar=(gradient, at.deaths_by_draw, at.aid), aid_bounds=bounds)
         else:
@@ -298,8 +302,34 @@ def _side(scenario: Scenario, at: Point, plan: Plan) -> dict:
     }
 
 
+def start_point(loop: Loop) -> Point | None:
+    """The plan `coupling.warm_start` names as the loop's first point, or None without one.
+
+    Where this scenario can give exactly its aid, the point carries the cheapest plan that does,
+    and the loop goes on from it as from any plan it accepted. Where a changed rule puts that
+    aid out of reach, the point carries no plan: the loop only linearises there, and its first
+    step, which may lower any aid to 0, is taken whatever it achieves."""
+    warm = loop.scenario.warm_start
+    if warm is None:
+        return None
+    from optimiser.lp import SolverError
+
+    t0 = time.perf_counter()
+    loop.lp.update(aid_bounds=(warm.aid, warm.aid))
+    try:
+        plan: Plan | None = loop.lp.solve(polish=False)
+    except SolverError:
+        plan = None
+        log.info("the warm start's aid is out of reach here: the first step starts from 0")
+    loop.clock["solve"] += time.perf_counter() - t0
+    start = loop.point(warm.aid, plan)
+    start.spending = warm.spending_usd if plan is None else plan.spent
+    return start
+
+
 def _search(loop: Loop, start: Search | None = None) -> Search:
-    """The closed loop (or the one-way step) from no aid, or from the plan `start` found."""
+    """The closed loop (or the one-way step) from no aid, from the plan `start` found, or from
+    the scenario's `coupling.warm_start`."""
     cfg = loop.cfg.coupling
     zero = np.zeros((len(AID), loop.n_p, loop.n_w))
     log.info("epidemic without aid")
@@ -307,23 +337,27 @@ def _search(loop: Loop, start: Search | None = None) -> Search:
     loop.lp.update(lab_tests_per_week=loop.needs_of(no_aid.people).lab_capacity)
     plan = None
     current = no_aid
+    restoring = False  # linearised at an earlier plan's aid, not a plan here
     if start is not None:
         log.info("from the nominal plan")
         plan = replace(start.plan, basis=None)  # that basis is another LP's
         current = loop.point(start.current.aid, plan)
+    elif (warm := start_point(loop)) is not None:
+        current, plan, restoring = warm, warm.plan, warm.plan is None
     loop.first = current
     gradient = loop.gradient(current)
     history: list[Iteration] = []
     converged_on: str | None = None
     radius = 1.0 if cfg.mode == "one-way" else cfg.trust_region
     for _ in range(1 if cfg.mode == "one-way" else cfg.max_iterations):
-        candidate = loop.solve(current, gradient, radius)
+        candidate = loop.solve(current, gradient, radius, from_zero=restoring)
         predicted = current.deaths - candidate.harm - (
             candidate.spent - current.spending) / loop.usd_per_death  # fmt: skip
         with np.errstate(divide="ignore", invalid="ignore"):
             shares = np.abs(candidate.aid - current.aid) / current.loads
         change = float(np.nanmax(np.where(np.isfinite(shares), shares, 0.0)))
-        if cfg.mode == "closed-loop" and predicted <= cfg.tolerance * current.deaths + 0.5:
+        if (cfg.mode == "closed-loop" and not restoring
+                and predicted <= cfg.tolerance * current.deaths + 0.5):  # fmt: skip
             history.append(Iteration(current.deaths, current.spending, predicted, None, radius,
                                      False, change))  # fmt: skip
             converged_on = "predicted"
@@ -331,14 +365,14 @@ def _search(loop: Loop, start: Search | None = None) -> Search:
         trial = loop.point(candidate.aid, candidate)
         actual = loop.merit(current) - loop.merit(trial)
         ratio = actual / predicted if predicted > 0 else -np.inf
-        accepted = cfg.mode == "one-way" or ratio > ACCEPT
+        accepted = cfg.mode == "one-way" or restoring or ratio > ACCEPT
         history.append(Iteration(trial.deaths, trial.spending, predicted, actual, radius,
                                  accepted, change))  # fmt: skip
         log.info("iteration %d: deaths %.0f, predicted %.1f, actual %.1f, radius %.3g%s",
                  len(history), trial.deaths, predicted, actual, radius,
                  "" if accepted else " (rejected)")  # fmt: skip
         if accepted:
-            current, plan = trial, candidate
+            current, plan, restoring = trial, candidate, False
             if cfg.mode == "one-way":
                 converged_on = "one-way"
                 break

@@ -53,6 +53,9 @@ from optimiser.schema import (
 )
 from optimiser.suggest import did_you_mean
 
+if typing.TYPE_CHECKING:
+    from optimiser.warm_start import WarmStart
+
 DPRK, ROK = "DPRK", "ROK"
 CALIBRATION_LIMITS = {"r0": 20.0, "reduction": 1.0, "reporting": 1.0, "seed": 1e10}
 """Largest upper search bound per fitted parameter (r0 as epidemic.r0; seed in persons)."""
@@ -86,6 +89,8 @@ class Scenario:
     needs: tuple[NeedRow, ...] | None
     overrides: tuple[str, ...]
     inputs_sha256: str
+    warm_start: WarmStart | None = None
+    """the plan `coupling.warm_start` names, read and checked"""
 
     @property
     def n_weeks(self) -> int:
@@ -458,6 +463,11 @@ def check_sanctions(scn: dict, config: ScenarioConfig, files: dict[str, Path]) -
                 f"ROK into the DPRK ({arc.from_} -> {arc.to})"
             )
     commodities = {c.id for c in scn["commodities"]}
+    problems += [
+        f"{where}, unscr_2397.lifted_for: {_unknown('commodity', c, commodities)}"
+        for c in sanctions.unscr_2397.lifted_for
+        if c not in commodities
+    ]
     for ex in sanctions.exemptions:
         for c in ex.commodities:
             if c not in commodities:
@@ -691,6 +701,16 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
         needs = _read_csv(files["needs"], NeedRow, problems, folder, max(rows_left, 0))
         if needs is not None:
             problems += check_needs(needs, scn, config, files["needs"])
+    warm = None
+    if config.coupling.warm_start is not None and not problems:
+        from optimiser.warm_start import FIELD, read_warm_start
+
+        if needs is not None:
+            problems.append(f"{FIELD}: a scenario with its own needs ({files['needs']}) has no "
+                            f"epidemic loop to start; leave it out")  # fmt: skip
+        else:
+            warm = read_warm_start(config.coupling.warm_start, province_ids,
+                                   config.horizon_weeks, problems)  # fmt: skip
     if problems:
         raise ScenarioError(problems)
 
@@ -702,6 +722,8 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
         digest.update(path.name.encode() + b"\0" + data)
     for assignment in overrides:
         digest.update(b"--set " + assignment.encode())
+    if warm is not None:
+        digest.update(b"warm_start\0" + warm.sha256.encode())
     return Scenario(
         folder=folder,
         config=config,
@@ -717,6 +739,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
         needs=needs,
         overrides=tuple(overrides),
         inputs_sha256=digest.hexdigest(),
+        warm_start=warm,
     )
 
 

@@ -5,8 +5,8 @@ variable at all. A flow is allowed when
 
 * the arc is open that week (its `open_from`/`open_until` window: border closures),
 * a cross-border arc from the ROK has its May 24 approval (lead time from week 0),
-* the goods are not barred by UNSCR 2397 (HS chapters 72-89 entering the DPRK), or a requested
-  1718 Committee exemption covers them that week,
+* the goods are not barred by UNSCR 2397 (HS chapters 72-89 entering the DPRK, less the
+  commodities `lifted_for` names), or a requested 1718 Committee exemption covers them that week,
 * the goods arrive within the horizon,
 
 and it is *useful*: the commodity can reach the arc's tail from a depot that stocks it, and the
@@ -156,7 +156,9 @@ def build_network(scenario: Scenario) -> Network:
     route_open = route_windows(scenario) & route_approvals(scenario)
     arrives_in_time = np.arange(n_w)[None, :] + transit[:, None] < n_w
     chapters = set(scenario.sanctions.unscr_2397.hs_chapters)
-    barred_goods = np.array([hs_chapter(c.hs_code) in chapters for c in scenario.commodities])
+    lifted = set(scenario.sanctions.unscr_2397.lifted_for)
+    barred_goods = np.array([hs_chapter(c.hs_code) in chapters and c.id not in lifted
+                             for c in scenario.commodities])  # fmt: skip
     barred = barred_goods[:, None] & enters[None, :]
     exempt, exemption_ids = exemption_windows(scenario, enters)
     permitted = (route_open & arrives_in_time)[None] & (~barred[:, :, None] | exempt.any(axis=0))

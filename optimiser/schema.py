@@ -239,6 +239,11 @@ class Coupling(Frozen):
         "1", "converged when no step this large or larger improves the plan", default=1e-3,
         gt=0.0, le=0.5,
     )  # fmt: skip
+    warm_start: str | None = F(
+        "file", "a plan.nc an earlier run wrote (relative to the working folder): the loop "
+        "starts from its aid instead of from no aid; the first step may lower any aid to 0, so "
+        "it starts from a plan of this scenario whatever changed", default=None,
+    )  # fmt: skip
 
 
 class Solver(Frozen):
@@ -535,6 +540,9 @@ class Unscr2397(Frozen):
     source: str = F("-", "where the rule comes from", min_length=1)
     hs_chapters: tuple[Annotated[int, Field(ge=1, le=99)], ...] = F(
         "HS chapter", "chapters barred from entering the DPRK; each from 1 to 99"
+    )
+    lifted_for: tuple[Identifier, ...] = F(
+        "ids", "commodities the ban does not cover whatever their chapter (a carve-out)", default=()
     )
 
 

@@ -1,0 +1,91 @@
+"""`coupling.warm_start`: the aid of an earlier run's plan.nc, read and checked against the
+scenario it is to start.
+
+The closed loop starts from this aid instead of from no aid (`optimiser.coupling.start_point`),
+so a run that changes one rule of a scenario (`aidopt asks`) begins where the scenario's own
+plan ended, and its result depends only on its inputs and this file, never on the order runs
+happen to be made in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.seir import AID
+from optimiser.reading import clip, listing
+
+FIELD = "scenario.yaml, coupling.warm_start"
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """An earlier plan's aid and what it cost."""
+
+    path: Path
+    aid: np.ndarray
+    """(capacity, P, W) in AID_UNITS, as `models.seir.AID` orders the capacities"""
+    spending_usd: float
+    sha256: str
+
+
+def read_warm_start(text: str, province_ids: list[str], n_weeks: int,
+                    problems: list[str]) -> WarmStart | None:  # fmt: skip
+    """The plan at `text` (relative to the working folder), or None with the problem named."""
+    path = Path(text)
+    where = f"{FIELD}: '{clip(text)}'"
+    if not path.exists():
+        problems.append(f"{where} does not exist (relative paths start at the working folder "
+                        f"{Path.cwd()}); give the plan.nc of an earlier aidopt run")  # fmt: skip
+        return None
+    if not path.is_file():
+        problems.append(f"{where} is not a file; give the plan.nc of an earlier aidopt run")
+        return None
+    try:
+        data = path.read_bytes()
+        aid, spending = _read_plan(path)
+    except (OSError, ValueError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        problems.append(f"{where} is not a plan.nc aidopt wrote ({reason})")
+        return None
+    if aid is None:
+        problems.append(f"{where} holds no 'aid' (lever, province, week): it is not the plan of "
+                        f"an epidemic scenario")  # fmt: skip
+        return None
+    levers, provinces, weeks, values = aid
+    found = []
+    if levers != list(AID):
+        found.append(f"levers {listing(levers)} where the model has {listing(AID)}")
+    if provinces != province_ids:
+        found.append(f"provinces {listing(provinces)} where the scenario has "
+                     f"{listing(province_ids)}")  # fmt: skip
+    if weeks != n_weeks:
+        found.append(f"{weeks} weeks where the scenario's horizon has {n_weeks}")
+    if not found and not (np.all(np.isfinite(values)) and np.all(values >= 0)):
+        found.append("aid that is negative or not a number")
+    if found:
+        problems.append(f"{where} does not fit this scenario: it has {'; '.join(found)}")
+        return None
+    return WarmStart(path, values, spending, hashlib.sha256(data).hexdigest())
+
+
+def _read_plan(path: Path):
+    """((levers, provinces, weeks, aid) or None, spending in USD) from a plan.nc."""
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        summary = json.loads(ds.attrs.get("summary_json", "{}"))
+        spending = float((summary.get("spending_usd") or {}).get("total") or 0.0)
+        if "aid" not in ds.data_vars or ds["aid"].dims != ("lever", "province", "week"):
+            return None, spending
+        aid = ds["aid"]
+        return (
+            [str(x) for x in aid["lever"].values],
+            [str(x) for x in aid["province"].values],
+            aid.sizes["week"],
+            np.asarray(aid.values, dtype=float),
+        ), spending
