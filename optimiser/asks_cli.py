@@ -1,12 +1,13 @@
 """`aidopt asks`: the value in lives of every sanction a negotiator could ask to relax.
 
     aidopt asks [SCENARIO] [--set KEY=VALUE ...] [--only PATTERN ...] [--workers N]
-                [--greedy K] [--out DIR] [-q | -v]
+                [--greedy K] [--draws N] [--seed S] [--out DIR] [-q | -v]
 
 Steps: plan the scenario as `aidopt run` does (the base, written to OUT/base/); make the
 candidate asks from its rules (`optimiser.asks`); re-solve the reference and every ask from the
 base plan (`optimiser.asks_run`); rank them (`optimiser.asks_table`); with `--greedy K`, build
-the best sequence of K asks. OUT holds `asks.csv`, `greedy.csv` (with --greedy), `summary.json`
+the best sequence of K asks; with `--draws N`, meet every ask's plan with N drawn epidemics
+(`asks_run.over_draws`). OUT holds `asks.csv`, `greedy.csv` (with --greedy), `summary.json`
 and `base/`; it is written whole or not at all (`optimiser.output_folder`).
 """
 
@@ -63,6 +64,11 @@ def check_patterns(patterns: list[str], candidates: list[asks_module.Ask]) -> li
     metavar="K",
     help="also build the best sequence of K asks, each chosen given the ones before",
 )
+@click.option("--draws", "draw_count", type=click.IntRange(2, 10_000), metavar="N",
+              help="meet every ask's plan with N epidemics drawn from the scenario's "
+              "uncertainty block: median, 5-95 % range and the chance of ranking in the top 3")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), metavar="S",
+              help="the draws' seed [the uncertainty block's]")
 @click.option("--out", type=click.Path(path_type=Path),
               help="output folder [results/<scenario folder>-asks/]")  # fmt: skip
 @click.option(
@@ -73,7 +79,8 @@ def check_patterns(patterns: list[str], candidates: list[asks_module.Ask]) -> li
     help="override a scenario field for the base and every ask (repeatable)",
 )
 @verbosity_options
-def asks(scenario, patterns, workers, greedy_steps, out, overrides, quiet, verbose):
+def asks(scenario, patterns, workers, greedy_steps, draw_count, seed, out, overrides, quiet,
+         verbose):  # fmt: skip
     """Re-solve SCENARIO once per candidate ask (each relaxation or refusal of one of its
     rules) from the base plan, and rank the asks by the deaths they avert."""
     from optimiser.inputs import ScenarioError, expand_overrides
@@ -95,18 +102,27 @@ def asks(scenario, patterns, workers, greedy_steps, out, overrides, quiet, verbo
     problems = check_patterns(wanted, every)
     if problems:
         cli._fail(problems, INVALID_INPUT)
+    draws = None
+    if draw_count is not None or seed is not None:
+        from optimiser.runner import draws_for
+
+        try:
+            draws = draws_for(scn, draw_count, seed)
+        except ScenarioError as exc:
+            cli._fail(exc.problems, INVALID_INPUT)
     out = out or Path("results") / f"{folder.resolve().name}-asks"
     started = time.perf_counter()
     with cli._claim(out, "asks", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         with tempfile.TemporaryDirectory(prefix="aidopt-asks-") as tmp:
             answer = _compute(scn, folder, given, wanted, workers or default_workers(),
-                              greedy_steps, output, Path(tmp), started)  # fmt: skip
+                              greedy_steps, draws, output, Path(tmp), started)  # fmt: skip
     if not quiet:
         click.echo(answer)
 
 
 def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: int,
-             greedy_steps: int | None, output, tmp: Path, started: float) -> str:  # fmt: skip
+             greedy_steps: int | None, draws, output, tmp: Path,
+             started: float) -> str:  # fmt: skip
     """Plan the base, run the asks, write OUT; returns the printed answer."""
     import logging
 
@@ -117,6 +133,7 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
     from optimiser.runner import not_converged, plan
     from optimiser.sweep_exec import How
     from optimiser.sweep_spec import Slurm
+    from optimiser.uncertainty import percentiles
 
     cli, log = _cli(), logging.getLogger(__name__)
     try:
@@ -145,7 +162,7 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
     warm_set = [f"coupling.warm_start={warm}"] if closed else []
     replay_set = [f"coupling.warm_start={final}"] if closed else []
     runs = asks_run.Runs(str(folder.resolve()), scn, [*given, *warm_set],
-                         How("local", workers, Slurm()))  # fmt: skip
+                         How("local", workers, Slurm()), keep_aid=draws is not None)  # fmt: skip
     log.info("%d asks and the reference on %d worker(s)", len(chosen), workers)
     t0 = time.perf_counter()
     reference, *singles = runs.run([[], *[[a] for a in chosen]], "asks")
@@ -154,6 +171,12 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
         cli._fail([f"the reference run (the base re-solved from its own plan) "
                    f"{reference.status}: {reference.message or 'did not converge'}"],
                   SOLVER_FAILED if reference.status == "failed" else NOT_CONVERGED)  # fmt: skip
+    over, draws_s = None, 0.0
+    if draws is not None:
+        log.info("every plan met by %d drawn epidemics", draws.count)
+        t0 = time.perf_counter()
+        over = asks_run.over_draws(scn, draws, reference, singles)
+        draws_s = time.perf_counter() - t0
     tolerance = scn.config.coupling.tolerance
     measured = asks_run.band(reference, base_summary["deaths_with_plan"], tolerance, chosen,
                              singles)  # fmt: skip
@@ -161,7 +184,7 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
     replay = [*given, *replay_set]
     df = asks_table.table(scn, chosen, singles, reference, noise,
                           [[*replay, *asks_module.overrides_of([a], scn)] for a in chosen],
-                          replay, runs.items)  # fmt: skip
+                          replay, runs.items, over)  # fmt: skip
     steps: list[asks_run.Step] = []
     stopped, greedy_s = "", 0.0
     if greedy_steps:
@@ -172,7 +195,7 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
                       for i in range(len(steps))]  # fmt: skip
     greedy_df = asks_table.greedy_table(steps, greedy_replays)
     top = asks_table.top_rows(df)
-    timings = {"base": base_s, "asks": asks_s, "greedy": greedy_s,
+    timings = {"base": base_s, "asks": asks_s, "draws": draws_s, "greedy": greedy_s,
                "per_run_mean": float(df["wall_s"].mean()), "workers": workers,
                "runs": runs.count, "total": time.perf_counter() - started}  # fmt: skip
     summary = {
@@ -190,6 +213,14 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
                          f"paths), and the largest difference of the wrong sign among the asks "
                          f"(wrong_sign)"},
         "counts": {e: int((df["effect"] == e).sum()) for e in asks_table.EFFECTS[:4]},
+        "draws": None if over is None else {
+            "count": over.draws.count, "seed": over.draws.seed,
+            "parameters": list(over.draws.names),
+            "reference_deaths": percentiles(over.reference),
+            "what": "each ask's plan, made for the scenario's own epidemic, met by every "
+                    "draw; deaths_averted_pNN are percentiles over the draws and "
+                    f"top{asks_run.TOP_N}_probability the share of draws in which the ask is "
+                    f"among the {asks_run.TOP_N} that avert the most"},
         "top": top,
         "greedy": {"steps": greedy_df.to_dict("records"), "stopped": stopped}
         if greedy_steps else None,
@@ -239,6 +270,13 @@ def _answer(scn, summary: dict, df, greedy_df, stopped: str, noise: float, items
              f"Differences within +-{noise:,.1f} deaths are no measurable effect (the largest "
              f"measure of the loop's own spread: {why[largest]})",
              plain_words(df, noise, items)]  # fmt: skip
+    if summary["draws"] is not None:
+        d = summary["draws"]
+        lines.insert(2, f"Every plan also met by {d['count']} drawn epidemics (seed {d['seed']}; "
+                        f"{', '.join(d['parameters'])}): the reference plan's deaths median "
+                        f"{d['reference_deaths']['p50']:,.0f}, 90 % range "
+                        f"{d['reference_deaths']['p5']:,.0f} to "
+                        f"{d['reference_deaths']['p95']:,.0f}")  # fmt: skip
     if len(greedy_df):
         lines.append("The list to carry (each ask chosen given the ones before):")
         for _, s in greedy_df.iterrows():

@@ -8,6 +8,12 @@ only in the ask. A difference is no measurable effect below the band (`Band`): t
 the loop's convergence tolerance, how far the reference lands from the base solved from no aid
 (one scenario by two paths), and any difference of the wrong sign among the asks. The runs'
 own `deaths_range_last_iterations` is not used: it holds trial plans the loop rejected.
+
+With drawn epidemics (`over_draws`), each run's plan, as the loop made it for the scenario's
+own epidemic, is met by every draw of the scenario's uncertainty block: an ask's value in a
+draw is the reference plan's deaths there minus the ask's plan's. No ask changes an epidemic
+input (asks touch sanctions, routes and teams), so one stacked set of draws serves them all
+and every ask meets the same epidemics.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from optimiser.asks import Ask, conflict, overrides_of
 from optimiser.inputs import Scenario
 from optimiser.sweep_exec import How, execute
 from optimiser.sweep_spec import OutputSpec
 from optimiser.sweep_worker import RunResult, Task
+from optimiser.uncertainty import Draws
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,9 @@ ARRAYS = (
     OutputSpec(name="quota_value", variable="exemption_quota_value", keep=("exemption",)),
 )
 """What each run keeps of its plan.nc: tonnes per arc and the LP's duals, summed over weeks."""
+AID = OutputSpec(name="aid", variable="aid", keep=("lever", "province", "week"))
+"""...and, to meet drawn epidemics, the plan's aid (capacity, province, week)."""
+TOP_N = 3
 SPENDING = ("total", "procurement", "transport", "teams")
 
 
@@ -52,6 +64,8 @@ class Result:
     """per arc: deaths one more t/week all horizon long would save (the LP's duals, summed)"""
     quota_value: dict[str, float]
     wall_s: float
+    aid: np.ndarray | None = None
+    """(capacity, province, week) when the run keeps it (`Runs.keep_aid`)"""
 
 
 @dataclass
@@ -65,6 +79,7 @@ class Runs:
     how: How
     count: int = 0
     """runs started so far"""
+    keep_aid: bool = False
 
     @property
     def items(self) -> list[str]:
@@ -75,7 +90,7 @@ class Runs:
         scalars = ["deaths_with_plan", "coupling.converged", "coupling.iterations",
                    *(f"spending_usd.{k}" for k in SPENDING),
                    *(f"fill_rate.{k}" for k in self.items)]  # fmt: skip
-        return (*scalars, *ARRAYS)
+        return (*scalars, *ARRAYS, *((AID,) if self.keep_aid else ()))
 
     def replay(self, asks: Sequence[Ask]) -> list[str]:
         """Every --set argument of one run: the shared ones, then the asks' changes."""
@@ -125,6 +140,7 @@ class Runs:
             fill_rate={k: s.get(f"fill_rate.{k}", nan) for k in self.items},
             tonnes=named("tonnes"), capacity_value=named("capacity_value"),
             quota_value=named("quota_value"), wall_s=r.wall_s,
+            aid=r.arrays["aid"][2] if "aid" in r.arrays else None,
         )  # fmt: skip
 
 
@@ -208,3 +224,52 @@ def greedy(runs: Runs, asks: Sequence[Ask], singles: Sequence[Result], reference
         last = result.deaths
         chosen.append(Step(ask, result, averted, reference.deaths - last, len(pool_now)))
     return chosen, f"{steps} step(s), as asked"
+
+
+@dataclass(frozen=True)
+class OverDraws:
+    """Every ask's plan met by the same drawn epidemics."""
+
+    draws: Draws
+    reference: np.ndarray
+    """(B,) deaths with the reference plan in each draw"""
+    averted: np.ndarray
+    """(asks, B) the reference's deaths minus the ask's in each draw; NaN for a run that is no
+    answer (failed or not converged)"""
+
+    def top_share(self, n: int = TOP_N) -> np.ndarray:
+        """(asks,) the share of draws in which each ask is among the n that avert the most."""
+        scored = np.where(np.isnan(self.averted), -np.inf, self.averted)
+        n = min(n, len(scored))
+        if n == 0:
+            return np.zeros(0)
+        # Ties go to the ask listed first, as a stable sort leaves them.
+        order = np.argsort(-scored, axis=0, kind="stable")[:n]  # (n, B)
+        counts = np.zeros(len(scored))
+        np.add.at(counts, order.ravel(), 1.0)
+        return np.where(np.isnan(self.averted).all(axis=1), np.nan, counts / scored.shape[1])
+
+
+def over_draws(scenario: Scenario, draws: Draws, reference: Result,
+               results: Sequence[Result]) -> OverDraws:  # fmt: skip
+    """Each run's plan met by `draws` of the scenario's epidemic, one stacked integration per
+    plan at the reporting tolerance (as `aidopt evaluate` meets a plan)."""
+    from threadpoolctl import threadpool_limits
+
+    from models.seir import D
+    from optimiser.uncertainty import ensemble
+
+    with threadpool_limits(limits=1):
+        drawn = ensemble(scenario, draws)
+
+        def deaths(r: Result) -> np.ndarray:
+            assert r.aid is not None, "the runs kept no aid: Runs(keep_aid=True)"
+            return drawn.simulate(r.aid)[:, D, :, -1].sum(axis=1)
+
+        base = deaths(reference)
+        averted = np.full((len(results), draws.count), np.nan)
+        for i, r in enumerate(results):
+            if usable(r):
+                averted[i] = base - deaths(r)
+                log.info("ask %d of %d met by %d draws", i + 1, len(results), draws.count)
+    return OverDraws(draws, base, averted)

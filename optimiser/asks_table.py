@@ -5,27 +5,32 @@ larger than the band, written as `asks.csv`, summarised in `summary.json` and in
 `dual_deaths_averted` is what the reference's LP duals predict for the same change (capacity
 and quota asks only): a derivative at the reference's plan and linearisation, extrapolated, with
 spending counted as deaths at `objective.usd_per_death_averted`. With `--draws` (the scenario's
-uncertainty block, to come) each value becomes a median with columns `_p05` and `_p95` beside
-it and a `top3_probability`; a row keeps its one line.
+uncertainty block) each ask's plan is also met by the drawn epidemics (`asks_run.over_draws`):
+`deaths_averted_p05`, `_p50` and `_p95` sit beside `deaths_averted` and `top3_probability` is
+the share of draws in which the ask is among the three that avert the most; a row keeps its one
+line, and the rank stays that of the scenario's own epidemic.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optimiser.asks import Ask
-from optimiser.asks_run import Result, Step, usable
+from optimiser.asks_run import TOP_N, OverDraws, Result, Step, usable
 from optimiser.inputs import DPRK, Scenario
 
 REFERENCE = "base"
 """The `ask` of the reference row: the scenario as it is, re-solved like every ask."""
 EFFECTS = ("measurable", "no measurable effect", "not converged", "failed", "reference")
 TOP = 10
+DRAW_PERCENTILES = (5, 50, 95)
 
 
 def tonnes_into_dprk(scn: Scenario, r: Result) -> float:
@@ -82,12 +87,22 @@ def _row(scn: Scenario, ask: Ask | None, r: Result, reference: Result, band: flo
 
 def table(scn: Scenario, asks: Sequence[Ask], results: Sequence[Result], reference: Result,
           band: float, replays: Sequence[list[str]], reference_replay: list[str],
-          items: Sequence[str]) -> pd.DataFrame:  # fmt: skip
+          items: Sequence[str], over: OverDraws | None = None) -> pd.DataFrame:  # fmt: skip
     """The reference row, then the ranked rows by rank, then the rest in the asks' order."""
     rows = [_row(scn, None, reference, reference, band, reference_replay, items)]
     rows += [_row(scn, a, r, reference, band, o, items)
              for a, r, o in zip(asks, results, replays, strict=True)]  # fmt: skip
     df = pd.DataFrame(rows)
+    if over is not None:
+        at = df.columns.get_loc("deaths_averted") + 1
+        nan = np.full((1, over.averted.shape[1]), np.nan)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: runs with no answer
+            spread = np.nanpercentile(np.vstack([nan, over.averted]), DRAW_PERCENTILES, axis=1)
+        for i, q in enumerate(DRAW_PERCENTILES):
+            df.insert(at + i, f"deaths_averted_p{q:02d}", spread[i])
+        df.insert(at + len(DRAW_PERCENTILES), f"top{TOP_N}_probability",
+                  [np.nan, *over.top_share()])  # fmt: skip
     ranked = df.index[df["effect"] == "measurable"]
     order = df.loc[ranked, "deaths_averted"].sort_values(ascending=False, kind="stable").index
     df["rank"] = pd.array([pd.NA] * len(df), dtype="Int64")
@@ -103,8 +118,10 @@ def write_table(df: pd.DataFrame, path) -> None:
 def top_rows(df: pd.DataFrame, n: int = TOP) -> list[dict[str, Any]]:
     """The first n ranked rows, as plain dicts (for summary.json)."""
     ranked = df[df["rank"].notna()].head(n)
-    keep = ["rank", "ask", "words", "direction", "deaths_averted", "dual_deaths_averted",
-            "deaths_with_plan", "overrides"]  # fmt: skip
+    keep = ["rank", "ask", "words", "direction", "deaths_averted",
+            *(c for c in df.columns
+               if c.startswith("deaths_averted_p") or c == f"top{TOP_N}_probability"),
+            "dual_deaths_averted", "deaths_with_plan", "overrides"]  # fmt: skip
     return [{k: _plain(row[k]) if k != "overrides" else json.loads(row[k]) for k in keep}
             for _, row in ranked.iterrows()]  # fmt: skip
 
@@ -156,6 +173,11 @@ def plain_words(df: pd.DataFrame, band: float, items: Sequence[str], n: int = TO
     for _, row in gains.iterrows():
         dual = row["dual_deaths_averted"]
         said = f" (dual: {_deaths(dual)})" if math.isfinite(dual) else ""
+        if "deaths_averted_p05" in row and math.isfinite(row["deaths_averted_p05"]):
+            said += (f"; over the drawn epidemics median {_deaths(row['deaths_averted_p50'])}, "
+                     f"90 % range {_deaths(row['deaths_averted_p05'])} to "
+                     f"{_deaths(row['deaths_averted_p95'])}, among the top {TOP_N} in "
+                     f"{100 * row[f'top{TOP_N}_probability']:.0f} % of draws")  # fmt: skip
         lines.append(f"  {row['rank']:>2}. {row['words']}: {_deaths(row['deaths_averted'])} "
                      f"deaths averted{said}")  # fmt: skip
         lines.append(f"      {_details(row, items)}")

@@ -27,6 +27,7 @@ from optimiser.network import build_network, route_windows
 DPRK_2022 = ROOT / "inputs" / "dprk-2022"
 SHORT = ["--set", "horizon_weeks=6", "--set", "epidemic.outlook_weeks=16"]
 GENERATORS = "generators-for-isolation-wards"
+DRAWS = ["--draws", "6", "--seed", "7"]
 
 
 def arc(scn, arc_id):
@@ -172,6 +173,27 @@ def test_a_warm_start_that_does_not_fit_is_named_with_its_field_and_value(tmp_pa
 # --- the command ------------------------------------------------------------------------------
 
 
+def test_draws_without_an_uncertainty_block_exit_2_before_anything_runs(tmp_path):
+    out = tmp_path / "asks"
+    result = run_aidopt("asks", DPRK_2022, "--set", "uncertainty=null", *DRAWS, "--out", out)
+    assert result.exit_code == 2
+    assert (f"{DPRK_2022 / 'scenario.yaml'}: --draws and --seed draw from an 'uncertainty' "
+            f"block, and the scenario has none") in result.output  # fmt: skip
+    assert not out.exists()
+
+
+def test_the_share_of_draws_in_the_top_three_counts_each_draw_once():
+    from optimiser.asks_run import OverDraws
+    from optimiser.uncertainty import Draws
+
+    averted = np.array([[5.0, 1.0], [4.0, 9.0], [3.0, 8.0], [2.0, 7.0], [np.nan, np.nan]])
+    draws = Draws(("epidemic.r0",), np.zeros((2, 1)), ((), ()), seed=0)
+    share = OverDraws(draws, np.zeros(2), averted).top_share()
+    # draw 0: asks 0, 1, 2; draw 1: asks 1, 2, 3; a run with no answer ranks nowhere
+    np.testing.assert_array_equal(share[:4], [0.5, 1.0, 1.0, 0.5])
+    assert np.isnan(share[4])
+
+
 def test_an_only_pattern_that_matches_nothing_exits_2_naming_the_asks(tmp_path):
     out = tmp_path / "out"
     result = run_aidopt("asks", DEFAULT_SCENARIO, "--only", "rout-close:*", "--out", out)
@@ -207,11 +229,12 @@ def dprk_asks(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dprk_greedy(tmp_path_factory):
-    """Two greedy steps over five asks of dprk-2022 (short)."""
+    """Two greedy steps over five asks of dprk-2022 (short), each plan met by 6 drawn
+    epidemics."""
     out = tmp_path_factory.mktemp("asks") / "greedy"
     result = run_aidopt("asks", DPRK_2022, *SHORT, "--set", "exemptions_requested=[]",
                         "--only", "lift:*,teams-*,exemption-*", "--only", "crossing-open:all",
-                        "--greedy", "2", "--workers", "2", "--out", out)  # fmt: skip
+                        "--greedy", "2", "--workers", "2", *DRAWS, "--out", out)  # fmt: skip
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -347,3 +370,34 @@ def test_the_base_run_is_written_and_its_summary_gains_the_top_rows(dprk_asks):
     # every row replays from the base plan where it now lies
     warm = f"coupling.warm_start={(out / 'base' / 'plan.nc').resolve()}"
     assert all(warm in json.loads(o) for o in df["overrides"])
+
+
+@pytest.mark.slow
+def test_every_plan_met_by_the_draws_as_aidopt_run_meets_it(dprk_greedy, tmp_path):
+    """The draws' columns against separate runs: the reference's and the best ask's overrides
+    given to `aidopt run --draws` meet the same epidemics, and their deaths per draw differ by
+    what the row reports."""
+    out, printed = dprk_greedy
+    df, summary = _table(out)
+    assert summary["draws"]["count"] == 6 and summary["draws"]["seed"] == 7
+    usable = df.iloc[1:][df["converged"].iloc[1:]]
+    assert (usable["deaths_averted_p05"] <= usable["deaths_averted_p50"]).all()
+    assert (usable["deaths_averted_p50"] <= usable["deaths_averted_p95"]).all()
+    # each draw puts exactly three asks in its top three
+    assert usable["top3_probability"].sum() == pytest.approx(min(3, len(usable)))
+
+    def by_draw(row, folder):
+        sets = [x for s in json.loads(row["overrides"]) for x in ("--set", s)]
+        result = run_aidopt("run", DPRK_2022, "--out", folder, "-q", *DRAWS, *sets)
+        assert result.exit_code == 0, result.output
+        with xr.open_dataset(folder / "plan.nc") as ds:
+            return ds["deaths_with_plan_by_draw"].sum("province").values
+
+    best = df[df["rank"] == 1].iloc[0]
+    averted = by_draw(df.iloc[0], tmp_path / "reference") - by_draw(best, tmp_path / "best")
+    np.testing.assert_allclose(
+        np.percentile(averted, [5, 50, 95]),
+        best[["deaths_averted_p05", "deaths_averted_p50", "deaths_averted_p95"]].astype(float),
+        rtol=1e-6,
+    )
+    assert "over the drawn epidemics median" in printed
