@@ -67,11 +67,9 @@ class WriteError(OutputError):
 Writers = dict[str, Callable[[Path], None]]
 
 
-def prepare_output(out_dir: str | Path, command: str, inputs: Iterable[Path] = ()) -> Output:
-    """Claim `out_dir` for one command before computing anything, or raise OutputError.
-
-    `inputs` are the files and folders the command reads: the output may not be or hold them.
-    Use the returned `Output` as a context manager; its `write` installs the result."""
+def _claim(out_dir: str | Path, command: str, inputs: Iterable[Path]) -> Output:
+    """Refuse a protected folder, make its parents, lock it and finish any install a killed
+    run left half done; the caller closes the returned output if what follows fails."""
     given = Path(out_dir)
     target = _target(given)
     _refuse_protected(given, target, inputs)
@@ -84,6 +82,19 @@ def prepare_output(out_dir: str | Path, command: str, inputs: Iterable[Path] = (
     output = Output(given, target, command, lock_fd, created)
     try:
         _recover(target)
+    except BaseException:
+        output.close()
+        raise
+    return output
+
+
+def prepare_output(out_dir: str | Path, command: str, inputs: Iterable[Path] = ()) -> Output:
+    """Claim `out_dir` for one command before computing anything, or raise OutputError.
+
+    `inputs` are the files and folders the command reads: the output may not be or hold them.
+    Use the returned `Output` as a context manager; its `write` installs the result."""
+    output = _claim(out_dir, command, inputs)
+    try:
         _pause("locked")
         output.check()
     except BaseException:
@@ -102,18 +113,8 @@ def prepare_live_output(out_dir: str | Path, command: str, inputs: Iterable[Path
     OutputError. Returns the claimed output and what it holds: "new" (absent or empty),
     "unfinished" or "complete" (the last two only with `resume`, and only if `command` left
     them so, with nothing in them aidopt did not write)."""
-    given = Path(out_dir)
-    target = _target(given)
-    _refuse_protected(given, target, inputs)
-    created = _make_parents(given, target.parent)
+    output = _claim(out_dir, command, inputs)
     try:
-        lock_fd = _lock(target)
-    except BaseException:
-        _remove_empty(created)
-        raise
-    output = Output(given, target, command, lock_fd, created)
-    try:
-        _recover(target)
         state = _live_state(output, resume)
     except BaseException:
         output.close()
