@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,6 +26,10 @@ from optimiser import asks as asks_module
 from optimiser.console import reporting, verbosity_of, verbosity_options
 from optimiser.reading import clip, listing
 from optimiser.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from optimiser.epidemic import EpidemicSetup
+    from optimiser.uncertainty import Draws
 
 INVALID_INPUT, SOLVER_FAILED, NOT_CONVERGED = 2, 1, 3
 BASE = "base"
@@ -84,7 +89,7 @@ def asks(scenario, patterns, workers, greedy_steps, draw_count, seed, out, overr
     """Re-solve SCENARIO once per candidate ask (each relaxation or refusal of one of its
     rules) from the base plan, and rank the asks by the deaths they avert."""
     from optimiser.inputs import ScenarioError, expand_overrides
-    from optimiser.sweep_exec import default_workers
+    from optimiser.sweep_exec import SchedulerError, default_workers
 
     cli = _cli()
     folder = cli._folder(scenario)
@@ -102,26 +107,36 @@ def asks(scenario, patterns, workers, greedy_steps, draw_count, seed, out, overr
     problems = check_patterns(wanted, every)
     if problems:
         cli._fail(problems, INVALID_INPUT)
-    draws = None
+    draws: tuple[Draws, EpidemicSetup] | None = None  # the draws and their stacked epidemic
     if draw_count is not None or seed is not None:
         from optimiser.runner import draws_for
+        from optimiser.uncertainty import ensemble
 
+        # Every draw is checked before anything runs: a draw that makes an invalid scenario
+        # is bad input, not a failure after an hour of asks.
         try:
-            draws = draws_for(scn, draw_count, seed)
+            chosen = draws_for(scn, draw_count, seed)
+            if chosen is not None:
+                draws = (chosen, ensemble(scn, chosen))
         except ScenarioError as exc:
             cli._fail(exc.problems, INVALID_INPUT)
     out = out or Path("results") / f"{folder.resolve().name}-asks"
     started = time.perf_counter()
     with cli._claim(out, "asks", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         with tempfile.TemporaryDirectory(prefix="aidopt-asks-") as tmp:
-            answer = _compute(scn, folder, given, wanted, workers or default_workers(),
-                              greedy_steps, draws, output, Path(tmp), started)  # fmt: skip
+            try:
+                answer = _compute(scn, folder, given, wanted, workers or default_workers(),
+                                  greedy_steps, draws, output, Path(tmp), started)  # fmt: skip
+            except SchedulerError as exc:
+                cli._fail([f"the asks' runs stopped: {exc}; nothing was written"],
+                          SOLVER_FAILED)  # fmt: skip
     if not quiet:
         click.echo(answer)
 
 
 def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: int,
-             greedy_steps: int | None, draws, output, tmp: Path,
+             greedy_steps: int | None, draws: tuple[Draws, EpidemicSetup] | None, output,
+             tmp: Path,
              started: float) -> str:  # fmt: skip
     """Plan the base, run the asks, write OUT; returns the printed answer."""
     import logging
@@ -173,9 +188,9 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
                   SOLVER_FAILED if reference.status == "failed" else NOT_CONVERGED)  # fmt: skip
     over, draws_s = None, 0.0
     if draws is not None:
-        log.info("every plan met by %d drawn epidemics", draws.count)
+        log.info("every plan met by %d drawn epidemics", draws[0].count)
         t0 = time.perf_counter()
-        over = asks_run.over_draws(scn, draws, reference, singles)
+        over = asks_run.over_draws(draws[0], draws[1], reference, singles)
         draws_s = time.perf_counter() - t0
     tolerance = scn.config.coupling.tolerance
     measured = asks_run.band(reference, base_summary["deaths_with_plan"], tolerance, chosen,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimiser.asks import Ask, conflict, overrides_of
+from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import Scenario
 from optimiser.sweep_exec import How, execute
 from optimiser.sweep_spec import OutputSpec
@@ -250,21 +251,20 @@ class OverDraws:
         return np.where(np.isnan(self.averted).all(axis=1), np.nan, counts / scored.shape[1])
 
 
-def over_draws(scenario: Scenario, draws: Draws, reference: Result,
+def over_draws(draws: Draws, drawn: EpidemicSetup, reference: Result,
                results: Sequence[Result]) -> OverDraws:  # fmt: skip
-    """Each run's plan met by `draws` of the scenario's epidemic, one stacked integration per
-    plan at the reporting tolerance (as `aidopt evaluate` meets a plan)."""
+    """Each run's plan met by `draws` of the scenario's epidemic (`drawn`, their stacked
+    setup), one stacked integration per plan at the reporting tolerance, as `aidopt evaluate`
+    meets a plan."""
     from threadpoolctl import threadpool_limits
 
-    from models.seir import D
-    from optimiser.uncertainty import ensemble
+    from optimiser.uncertainty import deaths_by_draw
 
     with threadpool_limits(limits=1):
-        drawn = ensemble(scenario, draws)
 
         def deaths(r: Result) -> np.ndarray:
             assert r.aid is not None, "the runs kept no aid: Runs(keep_aid=True)"
-            return drawn.simulate(r.aid)[:, D, :, -1].sum(axis=1)
+            return deaths_by_draw(drawn, r.aid).sum(axis=1)
 
         base = deaths(reference)
         averted = np.full((len(results), draws.count), np.nan)

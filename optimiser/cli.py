@@ -364,7 +364,10 @@ def lp(scenario: str, file: Path, overrides: tuple[str, ...]) -> None:
     from optimiser.lp_export import write_first_lp
 
     scn = _load(_folder(scenario), overrides)
-    written = write_first_lp(scn, _file(file, file))
+    try:
+        written = write_first_lp(scn, _file(file, file))
+    except OutputError as exc:
+        _fail([str(exc)], exc.status)
     click.echo(f"wrote {written}")
 
 

@@ -38,7 +38,7 @@ from optimiser.epidemic import EpidemicSetup, drivers_from_trajectory
 from optimiser.inputs import Scenario
 from optimiser.network import Network, build_network
 from optimiser.schema import TEAM
-from optimiser.uncertainty import Draws, cvar, ensemble
+from optimiser.uncertainty import Draws, cvar, ensemble, final_states
 
 ACCEPT, SHRINK, GROW = 0.1, 0.25, 0.75
 """Trust-region thresholds on actual / predicted improvement (the textbook values)."""
@@ -284,9 +284,9 @@ def _over_draws(loop: Loop, nominal: Search, draws: Draws) -> Outcome:
 def _final(loop: Loop, drawn: EpidemicSetup, aid: np.ndarray) -> np.ndarray:
     """(B, state, P) on the outlook's last day of every draw under weekly aid."""
     t0 = time.perf_counter()
-    people = drawn.simulate(aid)
+    final = final_states(drawn, aid)
     loop.clock["epidemic"] += time.perf_counter() - t0
-    return people[..., -1]
+    return final
 
 
 def _side(scenario: Scenario, at: Point, plan: Plan) -> dict:
@@ -321,6 +321,9 @@ def start_point(loop: Loop) -> Point | None:
     except SolverError:
         plan = None
         log.info("the warm start's aid is out of reach here: the first step starts from 0")
+    # An LP with every aid fixed (or found infeasible by presolve) takes far fewer iterations
+    # than the loop's: `solver.method: auto` must not take it as the cold solve to beat.
+    loop.lp.solver.cold_iterations = None
     loop.clock["solve"] += time.perf_counter() - t0
     start = loop.point(warm.aid, plan)
     start.spending = warm.spending_usd if plan is None else plan.spent

@@ -22,7 +22,7 @@ from optimiser.coupling import total_deaths, total_infections
 from optimiser.demand import weekly_needs
 from optimiser.epidemic import EpidemicSetup, drivers_from_trajectory
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
-from optimiser.uncertainty import draw, ensemble, fixed_paths, percentiles
+from optimiser.uncertainty import ensemble, final_states, percentiles
 from optimiser.views import Result
 
 
@@ -102,15 +102,14 @@ def evaluate(result: Result, scenario: Scenario, draws: int | None = None,
 
 def _over_draws(scenario: Scenario, aid: np.ndarray, count: int | None,
                 seed: int | None) -> dict[str, Any]:  # fmt: skip
-    block = scenario.config.uncertainty
-    if block is None:
-        raise ScenarioError([f"{scenario.folder / 'scenario.yaml'}: --draws and --seed draw "
-                             "from an 'uncertainty' block, and the scenario has none"])  # fmt: skip
-    drawn = draw(block, count, seed, fixed_paths(scenario.overrides))
+    from optimiser.runner import draws_for
+
+    drawn = draws_for(scenario, count, seed)
+    assert drawn is not None  # count or seed is given
     setup = ensemble(scenario, drawn)
     population = setup.population
-    finals = {"no_aid": setup.simulate(np.zeros_like(aid))[..., -1],
-              "with_plan": setup.simulate(aid)[..., -1]}  # fmt: skip
+    finals = {"no_aid": final_states(setup, np.zeros_like(aid)),
+              "with_plan": final_states(setup, aid)}  # fmt: skip
     deaths = {k: v[:, D].sum(axis=1) for k, v in finals.items()}
     infections = {k: (population - v[:, S]).sum(axis=1) for k, v in finals.items()}
     return {

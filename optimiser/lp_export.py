@@ -4,7 +4,8 @@ want to read the formulation with the scenario's own names.
 The first LP is the one `aidopt run` solves first: with the epidemic, linearised at the epidemic
 without aid, aid bounded by the trust region (`coupling.trust_region`, or 1 one-way) times the
 epidemic's load, and the provinces' own laboratory capacity; with needs.csv, the planner's needs
-and penalties.
+and penalties. A run with `coupling.warm_start` starts from that plan's aid instead; this is
+still the LP from no aid, the one to read for the formulation.
 """
 
 from __future__ import annotations

@@ -24,12 +24,14 @@ loop reached its iteration limit (the plan is not an answer)."""
 
 
 def plan(scenario: Scenario, draws: Draws | None = None) -> xr.Dataset:
-    """The plan for a scenario as one labelled Dataset, met by `draws` too where given; raises
-    SolverError if HiGHS fails."""
+    """The plan for a scenario as one labelled Dataset, met by `draws` too where given (for a
+    robust objective, the uncertainty block's own draws where none are given, so that a sweep's
+    or an ask's run plans as `aidopt run` does); raises SolverError if HiGHS fails."""
     from optimiser.coupling import run
     from optimiser.results import to_dataset
 
-    return to_dataset(run(scenario, draws))
+    return to_dataset(run(scenario, draws if draws is not None else draws_for(scenario, None,
+                                                                               None)))
 
 
 def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws | None:
@@ -46,7 +48,7 @@ def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws 
     if cfg.epidemic is None:
         raise ScenarioError([f"{scenario.folder / 'scenario.yaml'}: draws need the SEIR model; "
                              "this scenario brings its needs in needs.csv"])  # fmt: skip
-    return draw(cfg.uncertainty, count, seed, fixed_paths(scenario.overrides))
+    return draw(cfg.uncertainty, count, seed, fixed_paths(scenario.overrides, cfg.uncertainty))
 
 
 def not_converged(summary: dict) -> str | None:

@@ -449,9 +449,12 @@ class Distribution(Frozen):
 def uncertain_path(path: str) -> bool:
     """What an `uncertainty` block may vary: what the epidemic is (its parameters, the seed
     infections, the background of other fevers). Routes, supplies and sanctions are the
-    constraints a plan is made under, taken as given (vary them with `aidopt sweep`)."""
+    constraints a plan is made under, taken as given (vary them with `aidopt sweep`). Draws
+    integrate side by side, so they share the provinces' mixing and the outlook: those two are
+    not drawn either."""
+    shared = path.startswith("epidemic.mobility.") or path == "epidemic.outlook_weeks"
     return (
-        path.startswith("epidemic.")
+        (path.startswith("epidemic.") and not shared)
         or (path.startswith("provinces.") and path.endswith(".initial_infections"))
         or path == "demand.testing.background_suspects_per_1000_per_week"
     )
@@ -475,9 +478,10 @@ class Uncertainty(Frozen):
             if not uncertain_path(path):
                 raise ValueError(
                     f"parameters: {path!r}: an uncertainty block varies the epidemic (epidemic."
-                    "FIELD, provinces.ROW.initial_infections, demand.testing.background_"
-                    "suspects_per_1000_per_week); routes, supplies and sanctions are what a "
-                    "plan is made under: vary them with aidopt sweep"
+                    "FIELD but mobility and outlook_weeks, which drawn epidemics integrated "
+                    "side by side share; provinces.ROW.initial_infections, demand.testing."
+                    "background_suspects_per_1000_per_week); routes, supplies and sanctions "
+                    "are what a plan is made under: vary them with aidopt sweep"
                 )
             if dist.values is not None and not all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in dist.values

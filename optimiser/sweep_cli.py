@@ -133,7 +133,9 @@ def run(sweep_file, out, samples, workers, scheduler, resume, shard, slurm_scrip
         except sweep_exec.SchedulerError as exc:
             if state == "new" and not runs_written(output):
                 output.discard_in_place()  # nothing ran: leave nothing behind
-            _fail([str(exc)], FAILED)
+                _fail([str(exc)], FAILED)
+            _fail([f"{exc}; the runs finished so far are kept in {out}/sweep.zarr: add "
+                   f"--resume to go on"], FAILED)  # fmt: skip
         except KeyboardInterrupt:
             click.echo(f"\nstopped; the runs finished so far are in {out}/sweep.zarr: "
                        f"add --resume to complete the sweep", err=True)  # fmt: skip

@@ -109,8 +109,8 @@ def _local_pool(tasks: list[Task], workers: int, on_result: Callable[[RunResult]
     except BrokenProcessPool:
         pool.shutdown(wait=False, cancel_futures=True)
         raise SchedulerError(
-            "a worker process died (killed, or out of memory); the runs finished so far are "
-            "kept: add --resume to go on (--workers fewer if memory ran out)"
+            "a worker process died (killed, or out of memory; --workers fewer if memory ran "
+            "out)"
         ) from None
     except BaseException:  # interrupted: do not wait for the runs in flight
         pool.shutdown(wait=False, cancel_futures=True)

@@ -60,10 +60,21 @@ def draw(block: Uncertainty, count: int | None = None, seed: int | None = None,
     return Draws(names, np.stack(columns, axis=1), overrides, seed)
 
 
-def fixed_paths(overrides: Sequence[str]) -> list[str]:
-    """The paths a run's `--set` gives a value (not a `*FACTOR`): they win over the draws."""
-    return [key.strip() for key, _, value in (o.partition("=") for o in overrides)
-            if not value.strip().startswith("*")]  # fmt: skip
+def fixed_paths(overrides: Sequence[str], block: Uncertainty) -> list[str]:
+    """The paths a run's `--set` gives a value: they win over the draws. A `*FACTOR` composes
+    with a draw that is itself a factor (`scale: true`); on a path drawn as a value it would be
+    lost under the draw, so it is refused."""
+    fixed = []
+    for key, _, value in (o.partition("=") for o in overrides):
+        key, value = key.strip(), value.strip()
+        if not value.startswith("*"):
+            fixed.append(key)
+        elif key in block.parameters and not block.parameters[key].scale:
+            raise ScenarioError([
+                f"--set {key}={value}: the uncertainty block draws {key} as a value, which "
+                f"would replace the factor in every draw; give a value (--set {key}=X fixes it "
+                f"in every draw), or draw it as a factor (scale: true)"])  # fmt: skip
+    return fixed
 
 
 def ensemble(scenario: Scenario, draws: Draws) -> EpidemicSetup:
@@ -83,6 +94,19 @@ def ensemble(scenario: Scenario, draws: Draws) -> EpidemicSetup:
         return stack(setups)
     except ValueError as exc:
         raise ScenarioError([f"uncertainty: {exc}"]) from None
+
+
+def final_states(setup: EpidemicSetup, aid: np.ndarray) -> np.ndarray:
+    """(B, state, P) on the outlook's last day of every draw of a stacked setup under weekly
+    aid (capacity, P, W), at the reporting tolerance: how a plan, as it is, meets the draws."""
+    return setup.simulate(aid)[..., -1]
+
+
+def deaths_by_draw(setup: EpidemicSetup, aid: np.ndarray) -> np.ndarray:
+    """(B, P) deaths by the end of the outlook in every draw under weekly aid."""
+    from models.seir import D
+
+    return final_states(setup, aid)[:, D]
 
 
 def percentiles(values: np.ndarray) -> dict[str, float]:

@@ -137,6 +137,15 @@ def test_aidopt_lp_writes_the_first_lp_and_highs_reads_it(tmp_path):
     )
 
 
+def test_aidopt_lp_leaves_a_file_it_did_not_write_alone(tmp_path):
+    mine = tmp_path / "mine.lp"
+    mine.write_text("the user's own notes\n")
+    done = run_aidopt("lp", DANTZIG, mine)
+    assert done.exit_code == 2
+    assert f"{mine}: exists and aidopt did not write it; choose another file" in done.output
+    assert mine.read_text() == "the user's own notes\n"
+
+
 def test_a_changed_pyomo_interface_is_named_with_the_versions_checked(monkeypatch):
     import pyomo.repn.plugins.standard_form as standard
 

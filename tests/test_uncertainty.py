@@ -105,6 +105,42 @@ def test_an_uncertainty_block_varies_the_epidemic_only():
             "uncertainty={parameters: {arcs.*.capacity_t_per_week: {uniform: [0.5, 1]}}}"])
     assert ("parameters: 'arcs.*.capacity_t_per_week': an uncertainty block varies the "
             "epidemic") in str(caught.value.problems)  # fmt: skip
+    # drawn epidemics integrate side by side: they share the mixing and the outlook
+    for shared in ("epidemic.mobility.distance_exponent", "epidemic.outlook_weeks"):
+        with pytest.raises(ScenarioError) as caught:
+            load_scenario(DEFAULT_SCENARIO, [
+                f"uncertainty={{parameters: {{{shared}: {{uniform: [1, 2]}}}}}}"])
+        assert f"parameters: '{shared}': an uncertainty block varies the epidemic" in str(
+            caught.value.problems)
+
+
+def test_a_factor_on_an_input_drawn_as_a_value_is_refused(tmp_path):
+    """The draw would replace the factor in every draw: refused, where a value fixes it."""
+    block = ("uncertainty={parameters: {provinces.*.initial_infections: "
+             "{uniform: [10, 100], integer: true}}}")
+    done = run_aidopt("run", DEFAULT_SCENARIO, "--out", tmp_path / "r", "--draws", "3",
+                      "--set", block, "--set", "provinces.*.initial_infections=*2")  # fmt: skip
+    assert done.exit_code == 2
+    assert ("--set provinces.*.initial_infections=*2: the uncertainty block draws "
+            "provinces.*.initial_infections as a value, which would replace the factor in every "
+            "draw") in done.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_robust_scenario_plans_robustly_in_a_sweep_as_in_aidopt_run():
+    """`runner.attempt` (a sweep's run, an ask's run) plans against the block's draws as
+    `aidopt run` does, without being handed them."""
+    from optimiser.results import summary_of
+    from optimiser.runner import attempt
+
+    block = "uncertainty={draws: 3, seed: 1, parameters: {epidemic.r0: {uniform: [1.8, 2.6]}}}"
+    done = attempt(DEFAULT_SCENARIO, [*SHORT, "coupling.mode=one-way", block,
+                                      "objective.robustness=cvar", "objective.cvar_share=0.4"])
+    assert done.status == "ok", done.message
+    assert done.dataset is not None
+    uncertainty = summary_of(done.dataset)["uncertainty"]
+    assert uncertainty["robustness"] == "cvar" and uncertainty["draws"] == 3
+    assert set(uncertainty["comparison"]) == {"nominal", "robust"}
 
 
 def test_draws_without_a_block_are_refused(tmp_path):
