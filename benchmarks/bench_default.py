@@ -16,7 +16,7 @@ import dataclasses
 import statistics
 import time
 
-import common  # noqa: F401  (pins BLAS threads before numpy loads)
+import common  # pins BLAS threads before numpy loads
 import numpy as np
 from common import highs_alone, machine_load, timed
 
@@ -27,7 +27,7 @@ from optimiser.inputs import load_scenario
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", nargs="?", default="inputs/korea-2020")
+    parser.add_argument("scenario", nargs="?", default=str(common.ROOT / "inputs" / "korea-2020"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--draws", type=int, default=8, help="SEIR draws to stack")
     args = parser.parse_args()

@@ -18,7 +18,7 @@ import json
 import pickle
 import time
 
-import common  # noqa: F401  (pins BLAS threads before numpy loads)
+import common  # pins BLAS threads before numpy loads
 import highspy
 import numpy as np
 
@@ -91,7 +91,7 @@ def replay(scenario, sequence: list[dict], options: dict) -> tuple[float, int, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", nargs="?", default="inputs/korea-2020")
+    parser.add_argument("scenario", nargs="?", default=str(common.ROOT / "inputs" / "korea-2020"))
     parser.add_argument("--record", help="keep the recorded sequence in this file")
     parser.add_argument("--replay", help="replay a sequence recorded earlier instead of running")
     parser.add_argument("--options", action="append", type=json.loads,

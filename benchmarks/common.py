@@ -23,6 +23,9 @@ import highspy  # noqa: E402
 
 from optimiser.lp import new_highs  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository, whose shipped scenarios the benchmarks run by default."""
+
 
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     """Median wall-clock seconds of `repeats` calls, and the last call's result."""

@@ -120,7 +120,9 @@ class AllocationLP:
             worst_draws(lp, cvar_draws)
         self.spending_cost = np.concatenate(lp.cost)
         self.method = cfg.solver.method if cfg.solver.method != "auto" else "simplex"
-        self.solver = Solver(lp, cfg.solver.method, cfg.solver.time_limit_s)
+        # Only the closed loop re-solves stage 1; one LP is best solved with HiGHS's defaults.
+        resolves = cfg.coupling.mode == "closed-loop" and scenario.needs is None
+        self.solver = Solver(lp, cfg.solver.method, cfg.solver.time_limit_s, resolves)
         self.harm = np.zeros(lp.n_cols)
         self.harm_offset = 0.0
         if cvar_draws:
