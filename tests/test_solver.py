@@ -17,6 +17,10 @@ DANTZIG = ROOT / "inputs" / "dantzig-transport"
 def solved(need: np.ndarray, method: str = "auto") -> AllocationLP:
     scenario = load_scenario(DANTZIG, [f"solver.method={method}"])
     lp = AllocationLP(scenario, build_network(scenario))
+    # A scenario of needs solves once, with HiGHS's defaults; these tests re-solve it as the
+    # closed loop re-solves, so with the closed loop's options.
+    for name, value in lp_module.RESOLVE_OPTIONS.items():
+        lp.solver.highs.setOptionValue(name, value)
     harm = np.full(need.shape, -1.0)
     lp.update(need=need, team_need=np.zeros(need.shape[1:]), harm={"use": harm})
     lp.solve(polish=False)
