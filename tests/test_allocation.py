@@ -376,3 +376,27 @@ def test_exemption_ids_must_be_unique(tmp_path):
         load_scenario(
             tiny_scenario(tmp_path / "s", exemptions=[EXEMPTION, {**EXEMPTION, "quota_t": 9}])
         )
+
+
+def test_tests_beyond_the_laboratories_buy_nothing():
+    """Issue 14: the LP gives no province-week more tests than its laboratories run (their own
+    capacity; no analysers are offered here), and gives more once the laboratories allow it."""
+    from conftest import DEFAULT_SCENARIO
+
+    from models.seir import AID
+    from optimiser.lp_export import first_lp
+
+    scenario = load_scenario(DEFAULT_SCENARIO, ["supply.*:pcr_analyser.units_per_week=0",
+                                                "coupling.mode=one-way"])  # fmt: skip
+    net, data = first_lp(scenario)
+    assert data.aid_bounds is not None and data.lab_tests_per_week is not None
+
+    def tests_given(labs: np.ndarray) -> np.ndarray:
+        lp = AllocationLP(scenario, net)
+        lp.update(harm=data.harm, aid_bounds=data.aid_bounds, lab_tests_per_week=labs)
+        return lp.solve(polish=False).aid[AID.index("tests")]
+
+    capped = tests_given(np.full(len(scenario.provinces), 50.0))
+    assert capped.max() == pytest.approx(50.0, rel=1e-6)  # the laboratories bind
+    assert (capped <= 50.0 * (1 + 1e-9)).all()
+    assert tests_given(100 * data.lab_tests_per_week).max() > 100.0

@@ -189,12 +189,12 @@ def national_2022(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_national_2022_fit_reaches_r2_of_0_8(national_2022):
+def test_national_2022_fit_reaches_r2_of_0_9(national_2022):
     fit_json = json.loads((national_2022 / "fit.json").read_text())
     assert {p.name for p in national_2022.iterdir()} == {
         "fit.json", "fit.csv", "fit.png", "scenario-overrides.yaml", ".aidopt-result.json",
     }  # fmt: skip
-    assert fit_json["r2"] >= 0.8
+    assert fit_json["r2"] >= 0.9  # issue 8: at least 0.9 on the sqrt scale with Omicron's periods
     assert fit_json["converged"] is True
     assert fit_json["n_points"] == 91
     for name in ("r0", "reduction", "reporting", "seed"):
@@ -231,7 +231,7 @@ def test_provincial_2022_fit_runs_per_province(tmp_path):
     assert "reporting[rason]" in fit_json["parameters"]
     # 949 rows, 260 of them missing broadcasts: never counted as zeros.
     assert fit_json["n_points"] == 949 - 260
-    assert fit_json["r2"] >= 0.8
+    assert fit_json["r2"] >= 0.9  # issue 8: at least 0.9 on the sqrt scale with Omicron's periods
 
 
 @pytest.mark.slow
