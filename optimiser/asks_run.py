@@ -238,17 +238,22 @@ class OverDraws:
     """(asks, B) the reference's deaths minus the ask's in each draw; NaN for a run that is no
     answer (failed or not converged)"""
 
-    def top_share(self, n: int = TOP_N) -> np.ndarray:
-        """(asks,) the share of draws in which each ask is among the n that avert the most."""
-        scored = np.where(np.isnan(self.averted), -np.inf, self.averted)
-        n = min(n, len(scored))
+    def top_share(self, eligible: np.ndarray, n: int = TOP_N) -> np.ndarray:
+        """(asks,) the share of draws in which each `eligible` ask (the relaxations: what a
+        negotiator would ask for) is among the n eligible ones that avert the most; NaN for the
+        others and for runs with no answer."""
+        scored = np.where(np.isnan(self.averted) | ~eligible[:, None], -np.inf, self.averted)
+        n = min(n, int(eligible.sum()))
+        share = np.full(len(scored), np.nan)
         if n == 0:
-            return np.zeros(0)
+            return share
         # Ties go to the ask listed first, as a stable sort leaves them.
         order = np.argsort(-scored, axis=0, kind="stable")[:n]  # (n, B)
         counts = np.zeros(len(scored))
         np.add.at(counts, order.ravel(), 1.0)
-        return np.where(np.isnan(self.averted).all(axis=1), np.nan, counts / scored.shape[1])
+        answered = eligible & ~np.isnan(self.averted).all(axis=1)
+        share[answered] = counts[answered] / scored.shape[1]
+        return share
 
 
 def over_draws(draws: Draws, drawn: EpidemicSetup, reference: Result,

@@ -6,9 +6,10 @@ larger than the band, written as `asks.csv`, summarised in `summary.json` and in
 and quota asks only): a derivative at the reference's plan and linearisation, extrapolated, with
 spending counted as deaths at `objective.usd_per_death_averted`. With `--draws` (the scenario's
 uncertainty block) each ask's plan is also met by the drawn epidemics (`asks_run.over_draws`):
-`deaths_averted_p05`, `_p50` and `_p95` sit beside `deaths_averted` and `top3_probability` is
-the share of draws in which the ask is among the three that avert the most; a row keeps its one
-line, and the rank stays that of the scenario's own epidemic.
+`deaths_averted_p05`, `_p50` and `_p95` sit beside `deaths_averted` and `top3_probability` is,
+for a relaxation, the share of draws in which it is among the three relaxations that avert the
+most (a refusal is no ask to make: empty); a row keeps its one line, and the rank stays that of
+the scenario's own epidemic.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ def table(scn: Scenario, asks: Sequence[Ask], results: Sequence[Result], referen
             spread = np.nanpercentile(np.vstack([nan, over.averted]), DRAW_PERCENTILES, axis=1)
         for i, q in enumerate(DRAW_PERCENTILES):
             df.insert(at + i, f"deaths_averted_p{q:02d}", spread[i])
+        relax = np.array([a.direction == "relax" for a in asks])
         df.insert(at + len(DRAW_PERCENTILES), f"top{TOP_N}_probability",
-                  [np.nan, *over.top_share()])  # fmt: skip
+                  [np.nan, *over.top_share(relax)])  # fmt: skip
     ranked = df.index[df["effect"] == "measurable"]
     order = df.loc[ranked, "deaths_averted"].sort_values(ascending=False, kind="stable").index
     df["rank"] = pd.array([pd.NA] * len(df), dtype="Int64")
@@ -176,7 +178,7 @@ def plain_words(df: pd.DataFrame, band: float, items: Sequence[str], n: int = TO
         if "deaths_averted_p05" in row and math.isfinite(row["deaths_averted_p05"]):
             said += (f"; over the drawn epidemics median {_deaths(row['deaths_averted_p50'])}, "
                      f"90 % range {_deaths(row['deaths_averted_p05'])} to "
-                     f"{_deaths(row['deaths_averted_p95'])}, among the top {TOP_N} in "
+                     f"{_deaths(row['deaths_averted_p95'])}, among the top {TOP_N} asks in "
                      f"{100 * row[f'top{TOP_N}_probability']:.0f} % of draws")  # fmt: skip
         lines.append(f"  {row['rank']:>2}. {row['words']}: {_deaths(row['deaths_averted'])} "
                      f"deaths averted{said}")  # fmt: skip

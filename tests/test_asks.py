@@ -186,12 +186,15 @@ def test_the_share_of_draws_in_the_top_three_counts_each_draw_once():
     from optimiser.asks_run import OverDraws
     from optimiser.uncertainty import Draws
 
-    averted = np.array([[5.0, 1.0], [4.0, 9.0], [3.0, 8.0], [2.0, 7.0], [np.nan, np.nan]])
+    averted = np.array([[5.0, 1.0], [4.0, 9.0], [3.0, 8.0], [2.0, 7.0], [np.nan, np.nan],
+                        [9.0, 9.0]])  # fmt: skip
+    relax = np.array([True, True, True, True, True, False])
     draws = Draws(("epidemic.r0",), np.zeros((2, 1)), ((), ()), seed=0)
-    share = OverDraws(draws, np.zeros(2), averted).top_share()
-    # draw 0: asks 0, 1, 2; draw 1: asks 1, 2, 3; a run with no answer ranks nowhere
+    share = OverDraws(draws, np.zeros(2), averted).top_share(relax)
+    # draw 0: asks 0, 1, 2; draw 1: asks 1, 2, 3; a run with no answer ranks nowhere, and a
+    # refusal (the last row, whatever it averts) is no ask to rank
     np.testing.assert_array_equal(share[:4], [0.5, 1.0, 1.0, 0.5])
-    assert np.isnan(share[4])
+    assert np.isnan(share[4]) and np.isnan(share[5])
 
 
 def test_an_only_pattern_that_matches_nothing_exits_2_naming_the_asks(tmp_path):
@@ -383,8 +386,10 @@ def test_every_plan_met_by_the_draws_as_aidopt_run_meets_it(dprk_greedy, tmp_pat
     usable = df.iloc[1:][df["converged"].iloc[1:]]
     assert (usable["deaths_averted_p05"] <= usable["deaths_averted_p50"]).all()
     assert (usable["deaths_averted_p50"] <= usable["deaths_averted_p95"]).all()
-    # each draw puts exactly three asks in its top three
-    assert usable["top3_probability"].sum() == pytest.approx(min(3, len(usable)))
+    # each draw puts exactly three relaxations in its top three; refusals are not ranked
+    relax = usable[usable["direction"] == "relax"]
+    assert relax["top3_probability"].sum() == pytest.approx(min(3, len(relax)))
+    assert usable.loc[usable["direction"] == "tighten", "top3_probability"].isna().all()
 
     def by_draw(row, folder):
         sets = [x for s in json.loads(row["overrides"]) for x in ("--set", s)]
