@@ -38,7 +38,7 @@ from optimiser.epidemic import EpidemicSetup, drivers_from_trajectory
 from optimiser.inputs import Scenario
 from optimiser.network import Network, build_network
 from optimiser.schema import TEAM
-from optimiser.uncertainty import Draws, cvar, ensemble, final_states
+from optimiser.uncertainty import Draws, cvar
 
 ACCEPT, SHRINK, GROW = 0.1, 0.25, 0.75
 """Trust-region thresholds on actual / predicted improvement (the textbook values)."""
@@ -239,67 +239,15 @@ def run(scenario: Scenario, draws: Draws | None = None) -> Outcome:
         if scenario.needs is not None:
             outcome = _run_needs(loop)
         else:
-            search = _search(loop)
+            found = search(loop)
             if draws is None:
-                outcome = _outcome(loop, search, loop, search)
+                outcome = outcome_of(loop, found, loop, found)
             else:
-                outcome = _over_draws(loop, search, draws)
+                from optimiser.robust import over_draws
+
+                outcome = over_draws(loop, found, draws)
     outcome.timings_s = {**loop.clock, "total": time.perf_counter() - start}
     return outcome
-
-
-def _over_draws(loop: Loop, nominal: Search, draws: Draws) -> Outcome:
-    """The nominal plan met by each draw; with a robust objective, the plan searched for over
-    the draws (starting from the nominal one) and both plans side by side."""
-    objective = loop.cfg.objective
-    log.info("%d drawn epidemics", draws.count)
-    t0 = time.perf_counter()
-    drawn = ensemble(loop.scenario, draws)
-    loop.clock["draws"] = time.perf_counter() - t0
-    if objective.robustness == "nominal":
-        zero = np.zeros_like(nominal.current.aid)
-        outcome = _outcome(loop, nominal, loop, nominal)
-        with_plan = _final(loop, drawn, nominal.current.aid)
-        outcome.ensemble = Ensemble(draws, _final(loop, drawn, zero), with_plan, "nominal")
-        return outcome
-    robust_loop = Loop(loop.scenario, drawn, Risk(objective.robustness, objective.cvar_share))
-    robust = _search(robust_loop, start=nominal)
-    for name, seconds in robust_loop.clock.items():
-        loop.clock[name] += seconds
-    # The headline figures stay those of the scenario's own epidemic, now under the robust plan.
-    evaluated = loop.point(robust.current.aid, robust.plan)
-    met = Search(robust.plan, evaluated, nominal.no_aid, robust.gradient, [], None)
-    outcome = _outcome(robust_loop, robust, loop, met)
-    # The robust search started at the nominal plan: its first point is that plan on the draws.
-    start = robust_loop.first
-    assert start is not None
-    outcome.ensemble = Ensemble(
-        draws, robust.no_aid.final, robust.current.final, objective.robustness,
-        comparison={"nominal": _side(loop.scenario, start, nominal.plan),
-                    "robust": _side(loop.scenario, robust.current, robust.plan)},
-    )  # fmt: skip
-    return outcome
-
-
-def _final(loop: Loop, drawn: EpidemicSetup, aid: np.ndarray) -> np.ndarray:
-    """(B, state, P) on the outlook's last day of every draw under weekly aid."""
-    t0 = time.perf_counter()
-    final = final_states(drawn, aid)
-    loop.clock["epidemic"] += time.perf_counter() - t0
-    return final
-
-
-def _side(scenario: Scenario, at: Point, plan: Plan) -> dict:
-    """One plan's figures over the draws, for the side-by-side table."""
-    from optimiser.uncertainty import percentiles
-
-    mass_t = np.array([c.mass_kg_per_unit for c in scenario.commodities]) / 1000.0
-    return {
-        "deaths": percentiles(at.deaths_by_draw),
-        "deaths_mean": float(at.deaths_by_draw.mean()),
-        "spending_usd": plan.spent,
-        "tonnes": float((plan.procured.sum(axis=(1, 2)) * mass_t).sum()),
-    }
 
 
 def start_point(loop: Loop) -> Point | None:
@@ -330,7 +278,7 @@ def start_point(loop: Loop) -> Point | None:
     return start
 
 
-def _search(loop: Loop, start: Search | None = None) -> Search:
+def search(loop: Loop, start: Search | None = None) -> Search:
     """The closed loop (or the one-way step) from no aid, from the plan `start` found, or from
     the scenario's `coupling.warm_start`."""
     cfg = loop.cfg.coupling
@@ -396,7 +344,7 @@ def _search(loop: Loop, start: Search | None = None) -> Search:
     return Search(plan, current, no_aid, gradient, history, converged_on)
 
 
-def _outcome(loop: Loop, search: Search, own: Loop, met: Search) -> Outcome:
+def outcome_of(loop: Loop, search: Search, own: Loop, met: Search) -> Outcome:
     """The run's outcome from `loop`'s search, with the figures of the scenario's own epidemic
     (`own`'s): `met` holds its points, the search's own or the plan met by that epidemic."""
     log.info("epidemic with the plan")
