@@ -241,8 +241,10 @@ class OverDraws:
     def top_share(self, eligible: np.ndarray, n: int = TOP_N) -> np.ndarray:
         """(asks,) the share of draws in which each `eligible` ask (the relaxations: what a
         negotiator would ask for) is among the n eligible ones that avert the most; NaN for the
-        others and for runs with no answer."""
-        scored = np.where(np.isnan(self.averted) | ~eligible[:, None], -np.inf, self.averted)
+        others and for runs with no answer. An ask that averts no deaths in a draw is in no top
+        there: many asks change nothing, and their ties at 0 would otherwise fill it."""
+        out = np.isnan(self.averted) | ~eligible[:, None] | (self.averted <= 0.0)
+        scored = np.where(out, -np.inf, self.averted)
         n = min(n, int(eligible.sum()))
         share = np.full(len(scored), np.nan)
         if n == 0:
@@ -250,7 +252,7 @@ class OverDraws:
         # Ties go to the ask listed first, as a stable sort leaves them.
         order = np.argsort(-scored, axis=0, kind="stable")[:n]  # (n, B)
         counts = np.zeros(len(scored))
-        np.add.at(counts, order.ravel(), 1.0)
+        np.add.at(counts, order[np.isfinite(np.take_along_axis(scored, order, 0))], 1.0)
         answered = eligible & ~np.isnan(self.averted).all(axis=1)
         share[answered] = counts[answered] / scored.shape[1]
         return share

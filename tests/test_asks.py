@@ -187,14 +187,18 @@ def test_the_share_of_draws_in_the_top_three_counts_each_draw_once():
     from optimiser.uncertainty import Draws
 
     averted = np.array([[5.0, 1.0], [4.0, 9.0], [3.0, 8.0], [2.0, 7.0], [np.nan, np.nan],
-                        [9.0, 9.0]])  # fmt: skip
-    relax = np.array([True, True, True, True, True, False])
+                        [9.0, 9.0], [0.0, 0.0]])  # fmt: skip
+    relax = np.array([True, True, True, True, True, False, True])
     draws = Draws(("epidemic.r0",), np.zeros((2, 1)), ((), ()), seed=0)
     share = OverDraws(draws, np.zeros(2), averted).top_share(relax)
     # draw 0: asks 0, 1, 2; draw 1: asks 1, 2, 3; a run with no answer ranks nowhere, and a
     # refusal (the last row, whatever it averts) is no ask to rank
     np.testing.assert_array_equal(share[:4], [0.5, 1.0, 1.0, 0.5])
     assert np.isnan(share[4]) and np.isnan(share[5])
+    # an ask that averts nothing is in no top, though it ties above nothing
+    assert share[6] == 0.0
+    only_one = OverDraws(draws, np.zeros(2), np.array([[3.0, -1.0], [0.0, 0.0]]))
+    np.testing.assert_array_equal(only_one.top_share(np.array([True, True])), [0.5, 0.0])
 
 
 def test_an_only_pattern_that_matches_nothing_exits_2_naming_the_asks(tmp_path):
@@ -386,9 +390,10 @@ def test_every_plan_met_by_the_draws_as_aidopt_run_meets_it(dprk_greedy, tmp_pat
     usable = df.iloc[1:][df["converged"].iloc[1:]]
     assert (usable["deaths_averted_p05"] <= usable["deaths_averted_p50"]).all()
     assert (usable["deaths_averted_p50"] <= usable["deaths_averted_p95"]).all()
-    # each draw puts exactly three relaxations in its top three; refusals are not ranked
+    # each draw puts at most three relaxations in its top three; refusals are not ranked
     relax = usable[usable["direction"] == "relax"]
-    assert relax["top3_probability"].sum() == pytest.approx(min(3, len(relax)))
+    assert relax["top3_probability"].between(0, 1).all()
+    assert relax["top3_probability"].sum() <= 3 + 1e-9
     assert usable.loc[usable["direction"] == "tighten", "top3_probability"].isna().all()
 
     def by_draw(row, folder):
@@ -405,4 +410,7 @@ def test_every_plan_met_by_the_draws_as_aidopt_run_meets_it(dprk_greedy, tmp_pat
         best[["deaths_averted_p05", "deaths_averted_p50", "deaths_averted_p95"]].astype(float),
         rtol=1e-6,
     )
+    # an ask is in a draw's top three only where it averts deaths there
+    if best["direction"] == "relax":
+        assert 0 < best["top3_probability"] <= (averted > 0).mean()
     assert "over the drawn epidemics median" in printed
