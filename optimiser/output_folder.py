@@ -1,6 +1,6 @@
 """Output folders that never lose data: claim the folder, check it, write aside, swap in.
 
-Every command that writes a folder (`run`, `calibrate` and the ones to come) goes through
+Every command that writes a folder (`run`, `evaluate`, `calibrate`, `asks`, `sweep`) goes through
 `prepare_output` before it computes anything and `Output.write` once it has its result:
 
 * `--out` may be a new folder, an empty one, or an earlier aidopt result: a folder whose marker
