@@ -8,8 +8,8 @@ spending counted as deaths at `objective.usd_per_death_averted`. With `--draws` 
 uncertainty block) each ask's plan is also met by the drawn epidemics (`asks_run.over_draws`):
 `deaths_averted_p05`, `_p50` and `_p95` sit beside `deaths_averted` and `top3_probability` is,
 for a relaxation, the share of draws in which it is among the three relaxations that avert the
-most deaths there (`asks_run.OverDraws.top_share`; a refusal is no ask to make: empty); a row keeps its one line, and the rank stays that of
-the scenario's own epidemic.
+most deaths there (`asks_run.OverDraws.top_share`; a refusal is no ask to make: empty); a row
+keeps its one line, and the rank stays that of the scenario's own epidemic.
 """
 
 from __future__ import annotations
