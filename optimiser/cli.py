@@ -84,6 +84,8 @@ class _Guarded(Commands):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except OutputError as exc:  # a file or folder a command cannot write: named, no trace
+            _fail([str(exc)], exc.status)
         except BrokenPipeError:  # the reader went away (`aidopt run | head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)

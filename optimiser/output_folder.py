@@ -165,15 +165,22 @@ def write_atomically(out_dir: str | Path, writers: Writers, command: str) -> lis
 def write_file(path: str | Path, write: Callable[[Path], None], command: str) -> Path:
     """Write one file atomically (a report, a workbook, a comparison): aside, then renamed into
     place. In an aidopt result folder it is written under the folder's lock and entered in its
-    marker, so the folder stays one aidopt may replace; a file that exists and that aidopt did
-    not write is never overwritten."""
+    marker, so the folder stays one aidopt may replace; elsewhere a hidden `.NAME.aidopt` beside
+    it records its SHA-256, so that aidopt may write it again while nobody has changed it. A
+    file that exists and that aidopt did not write, or that was changed since, is never
+    overwritten."""
     path = Path(path)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     marker = _read_marker(folder)
-    ours = marker is not None and path.name in marker["files"]
+    if marker is not None:
+        ours = path.name in marker["files"]
+    else:
+        ours = _written_alone(path)
     if os.path.lexists(path) and not ours:
-        raise OutputError(f"{path}: exists and aidopt did not write it; choose another file")
+        changed = marker is None and _sidecar(path).is_file()
+        raise OutputError(f"{path}: exists and " + ("was changed since aidopt wrote it" if changed
+                          else "aidopt did not write it") + "; choose another file")
     lock = _lock(folder) if marker is not None else None
     tmp = folder / f".{path.name}.partial-{os.getpid()}"
     try:
@@ -188,10 +195,46 @@ def write_file(path: str | Path, write: Callable[[Path], None], command: str) ->
         if marker is not None:
             files = {**marker["files"], path.name: _digest(path, sync=True)}
             _write_marker(folder, str(marker.get("command", command)), files)
+        else:
+            _record_alone(path, command)
     finally:
         if lock is not None:
             _unlock(folder, lock)
     return path
+
+
+def _sidecar(path: Path) -> Path:
+    """The hidden record beside a file aidopt wrote outside a result folder."""
+    return path.with_name(f".{path.name}.aidopt")
+
+
+def _record_alone(path: Path, command: str) -> None:
+    side = _sidecar(path)
+    staged = side.with_name(f"{side.name}.partial-{os.getpid()}")
+    try:
+        staged.write_text(json.dumps({"written_by": "aidopt", "command": command,
+                                      **_digest(path, sync=True)}) + "\n")  # fmt: skip
+        os.replace(staged, side)
+    except OSError as exc:
+        raise WriteError(f"{side}: cannot be written ({exc.strerror}); {path} is written, but "
+                         f"aidopt will not overwrite it") from None  # fmt: skip
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _written_alone(path: Path) -> bool:
+    """Whether `path` is a file aidopt wrote outside a result folder, unchanged since."""
+    side = _sidecar(path)
+    try:
+        if side.is_symlink() or not side.is_file() or side.stat().st_size > 10_000:
+            return False
+        record = json.loads(side.read_text(encoding="utf-8"))
+        if not path.is_file() or path.is_symlink():
+            return False
+        return (isinstance(record, dict) and record.get("written_by") == "aidopt"
+                and record.get("sha256") == _digest(path)["sha256"])  # fmt: skip
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass

@@ -56,6 +56,16 @@ def test_the_default_csv_goes_beside_b(one_way_result):
     expected = one_way_result.parent / "compare-korea-2020-vs-korea-2020.csv"
     assert expected.is_file()
     assert f"wrote {expected}" in done.output
+    # the same comparison again replaces the file aidopt wrote...
+    again = run_aidopt("compare", one_way_result, one_way_result)
+    assert again.exit_code == 0, again.output
+    # ...but not once somebody has changed it: named, exit 2, the change kept
+    expected.write_text(expected.read_text() + "a note of mine\n")
+    refused = run_aidopt("compare", one_way_result, one_way_result)
+    assert refused.exit_code == 2
+    assert (f"{expected}: exists and was changed since aidopt wrote it; choose another file"
+            in refused.output)  # fmt: skip
+    assert expected.read_text().endswith("a note of mine\n")
 
 
 def test_comparing_a_folder_that_is_no_result_exits_2(one_way_result, tmp_path):

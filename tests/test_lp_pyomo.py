@@ -137,6 +137,14 @@ def test_aidopt_lp_writes_the_first_lp_and_highs_reads_it(tmp_path):
     )
 
 
+def test_aidopt_lp_writes_its_own_file_again(tmp_path):
+    out = tmp_path / "first.lp"
+    for _ in range(2):
+        done = run_aidopt("lp", DANTZIG, out)
+        assert done.exit_code == 0, done.output
+    assert "ship(case_seattle_new_york_0)" in out.read_text()
+
+
 def test_aidopt_lp_leaves_a_file_it_did_not_write_alone(tmp_path):
     mine = tmp_path / "mine.lp"
     mine.write_text("the user's own notes\n")

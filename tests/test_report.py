@@ -178,3 +178,17 @@ def test_the_readme_shows_the_report_in_a_small_picture():
     picture = ROOT / "docs" / "report.png"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert picture.stat().st_size < 500_000
+
+
+def test_a_page_aidopt_wrote_is_written_again_a_users_file_is_not(one_way_result, tmp_path):
+    out = tmp_path / "mine.html"
+    for _ in range(2):
+        done = run_aidopt("report", one_way_result, "--out", out, "--no-pdf")
+        assert done.exit_code == 0, done.output
+    theirs = tmp_path / "theirs.html"
+    theirs.write_text("<p>the user's own page</p>")
+    refused = run_aidopt("report", one_way_result, "--out", theirs, "--no-pdf")
+    assert refused.exit_code == 2  # a named error, not an internal one
+    assert f"{theirs}: exists and aidopt did not write it; choose another file" in refused.output
+    assert "internal error" not in refused.output
+    assert theirs.read_text() == "<p>the user's own page</p>"
