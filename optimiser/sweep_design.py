@@ -115,8 +115,11 @@ def unit_design(sweep: SweepFile, where: str) -> np.ndarray:
 def _check_independent(unit: np.ndarray, n: int, names: list[str], where: str) -> None:
     """Saltelli's estimators assume the design's two base samples A and B independent; at
     small N a Sobol' sequence can correlate them (N = 16, D = 5: r = 0.86 for the first
-    parameter), which biases every index low. Say so."""
+    parameter), which biases every index low. Say so; below N = 4 there is no telling, and
+    the indices are noise whatever the correlation."""
     if n < 4:
+        log.warning("%s: with N = %d Saltelli's estimates are noise (a correlation of the base "
+                    "samples cannot even be measured); take N = 64 or more", where, n)
         return
     groups = unit.reshape(n, -1, len(names))
     a, b = groups[:, 0, :], groups[:, -1, :]

@@ -111,6 +111,17 @@ def test_designs_make_the_runs_salib_defines(method, extra, runs):
     assert np.array_equal(made.unit, again.unit)
 
 
+def test_a_sobol_design_too_small_to_trust_is_warned_about(caplog):
+    """At N = 2 Saltelli's estimates are noise; at N = 64 nothing is said."""
+    with caplog.at_level("WARNING", logger="optimiser.sweep_design"):
+        make_runs(design("sobol", 2), "s.yaml")
+    assert "s.yaml: with N = 2 Saltelli's estimates are noise" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="optimiser.sweep_design"):
+        make_runs(design("sobol", 64), "s.yaml")
+    assert caplog.text == ""
+
+
 def test_a_grid_spans_the_bounds_and_every_value_of_a_list():
     sweep = SweepFile.model_validate(
         {
