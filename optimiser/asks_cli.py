@@ -125,8 +125,9 @@ def asks(scenario, patterns, workers, greedy_steps, draw_count, seed, out, overr
     with cli._claim(out, "asks", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         with tempfile.TemporaryDirectory(prefix="aidopt-asks-") as tmp:
             try:
-                answer = _compute(scn, folder, given, wanted, workers or default_workers(),
-                                  greedy_steps, draws, output, Path(tmp), started)  # fmt: skip
+                answer = _compute(scn, folder, scenario or folder.name, given, wanted,
+                                  workers or default_workers(), greedy_steps, draws, output,
+                                  Path(tmp), started)  # fmt: skip
             except SchedulerError as exc:
                 cli._fail([f"the asks' runs stopped: {exc}; nothing was written"],
                           SOLVER_FAILED)  # fmt: skip
@@ -134,7 +135,7 @@ def asks(scenario, patterns, workers, greedy_steps, draw_count, seed, out, overr
         click.echo(answer)
 
 
-def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: int,
+def _compute(scn, folder: Path, shown: str, given: list[str], wanted: list[str], workers: int,
              greedy_steps: int | None, draws: tuple[Draws, EpidemicSetup] | None, output,
              tmp: Path,
              started: float) -> str:  # fmt: skip
@@ -215,6 +216,7 @@ def _compute(scn, folder: Path, given: list[str], wanted: list[str], workers: in
                "runs": runs.count, "total": time.perf_counter() - started}  # fmt: skip
     summary = {
         "scenario": scn.config.name, "scenario_folder": str(folder.resolve()),
+        "scenario_given": shown,
         "overrides": given, "asks": len(chosen), "only": wanted,
         "reference": {"deaths_with_plan": reference.deaths, "iterations": reference.iterations,
                       "overrides": replay},
@@ -299,5 +301,6 @@ def _answer(scn, summary: dict, df, greedy_df, stopped: str, noise: float, items
                          f"{s['cumulative_deaths_averted']:,.0f} in all")  # fmt: skip
         lines.append(f"  (stopped: {stopped})")
     lines.append(f"  wrote {out}/: {' '.join(f.name for f in files)}")
-    lines.append(f"  replay a row: aidopt run {scn.folder} --set ... (its 'overrides' column)")
+    lines.append(f"  replay a row: aidopt run {summary['scenario_given']} --set ... (its "
+                 f"'overrides' column)")  # fmt: skip
     return "\n".join(lines)

@@ -171,7 +171,9 @@ def plain_words(df: pd.DataFrame, band: float, items: Sequence[str], n: int = TO
     ranked = df[df["rank"].notna()]
     gains = ranked[ranked["deaths_averted"] > 0].head(n)
     if len(gains):
-        lines.append("Ask first (deaths averted; in brackets what the LP's dual predicted):")
+        duals = gains["dual_deaths_averted"].notna().any()
+        lines.append("Ask first (deaths averted" + ("; in brackets what the LP's dual predicted"
+                                                    if duals else "") + "):")  # fmt: skip
     for _, row in gains.iterrows():
         dual = row["dual_deaths_averted"]
         said = f" (dual: {_deaths(dual)})" if math.isfinite(dual) else ""

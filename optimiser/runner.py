@@ -43,8 +43,10 @@ def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws 
     if count is None and seed is None and cfg.objective.robustness == "nominal":
         return None
     if cfg.uncertainty is None:
+        removed = [o for o in scenario.overrides if o.split("=", 1)[0].strip() == "uncertainty"]
+        why = f" (--set {removed[-1]} removed it)" if removed else ""
         raise ScenarioError([f"{scenario.folder / 'scenario.yaml'}: --draws and --seed draw "
-                             "from an 'uncertainty' block, and the scenario has none"])  # fmt: skip
+                             f"from an 'uncertainty' block, and the scenario has none{why}"])
     if cfg.epidemic is None:
         raise ScenarioError([f"{scenario.folder / 'scenario.yaml'}: draws need the SEIR model; "
                              "this scenario brings its needs in needs.csv"])  # fmt: skip

@@ -147,8 +147,8 @@ def test_draws_without_a_block_are_refused(tmp_path):
     done = run_aidopt("run", DEFAULT_SCENARIO, "--out", tmp_path / "r", "--draws", "5",
                       "--set", "uncertainty=null")  # fmt: skip
     assert done.exit_code == 2
-    assert "--draws and --seed draw from an 'uncertainty' block, and the scenario has none" in (
-        done.output)
+    assert ("--draws and --seed draw from an 'uncertainty' block, and the scenario has none "
+            "(--set uncertainty=null removed it)") in done.output
     assert not (tmp_path / "r").exists()
 
 
