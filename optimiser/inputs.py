@@ -635,6 +635,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
         raise ScenarioError(problems)
     overrides = expand_overrides(overrides)
     table_edits: dict[str, list] = {}
+    table_sets: dict[str, list[str]] = {}  # the --set text behind each table's edits
     sanction_edits = []
     for assignment in overrides:
         if not overrides_module.is_table_override(assignment):
@@ -646,6 +647,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
             raise ScenarioError([str(exc)]) from None
         if isinstance(edit, overrides_module.TableEdit):
             table_edits.setdefault(edit.table, []).append(edit)
+            table_sets.setdefault(edit.table, []).append(assignment)
         else:
             sanction_edits.append(edit)
     where = str(scenario_file) + (f" (with --set {clip(' '.join(overrides))})" if overrides else "")
@@ -657,6 +659,7 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     scn: dict = {}
     rows_left = MAX_TABLE_ROWS  # one budget for all tables, so memory stays bounded
     for name, model in TABLE_ROWS.items():
+        before = len(problems)
         scn[name] = _read_csv(
             files[name],
             model,
@@ -666,6 +669,10 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
             may_be_empty=name in MAY_BE_EMPTY,
             edits=table_edits.get(name, ()),
         )
+        if len(problems) > before and name in table_sets:
+            # The cells an override changed are reported like the file's own: say which.
+            problems.append(f"{files[name]}: read with --set "
+                            f"{clip(' '.join(table_sets[name]))}")  # fmt: skip
         rows_left -= len(scn[name] or ())
     sanctions_raw = _read_yaml(files["sanctions"], problems, within=folder)
     for path_parts, value in sanction_edits:

@@ -34,6 +34,16 @@ def test_every_row_scaled_by_a_factor():
     ]
 
 
+def test_an_invalid_cell_made_by_a_set_names_the_set():
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(DEFAULT_SCENARIO, ["provinces.*.initial_infections=*-1"])
+    problems = caught.value.problems
+    provinces = DEFAULT_SCENARIO / "provinces.csv"
+    assert any(p.startswith(f"{provinces}, line 2 (id=pyongyang), 'initial_infections'")
+               for p in problems)  # fmt: skip
+    assert problems[-1] == f"{provinces}: read with --set provinces.*.initial_infections=*-1"
+
+
 def test_pairs_name_supply_and_consumption_rows_with_either_half_open():
     s = load_scenario(DEFAULT_SCENARIO, ["supply.*:pcr_test.units_per_week=7"])
     assert {r.units_per_week for r in s.supply if r.commodity == "pcr_test"} == {7.0}
