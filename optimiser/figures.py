@@ -62,7 +62,7 @@ def epidemic_curves(ds: xr.Dataset) -> Figure:
     cols = 4
     rows = math.ceil(len(provinces) / cols)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(10, 2.0 * rows), sharex=True, sharey=True)
+        fig, axes = plt.subplots(rows, cols, figsize=(10, 2.3 * rows), sharex=True, sharey=True)
         floor = 0.1
         top = max(float(no_aid.max()), float(plan.max()), 1.0) * 2
         deaths_no = views.deaths_by_province(ds, "people_no_aid")
@@ -74,7 +74,7 @@ def epidemic_curves(ds: xr.Dataset) -> Figure:
             ax.set_yscale("log")
             ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_ylim(floor, top)
-            ax.set_title(f"{name}: deaths {count(d_no)} -> {count(d_plan)}", fontsize=8)
+            ax.set_title(f"{name}\ndeaths {count(d_no)} -> {count(d_plan)}", fontsize=8)
             ax.grid(alpha=0.3)
             ax.tick_params(axis="x", labelrotation=30, labelsize=7, labelbottom=True)
             ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b"))
