@@ -42,7 +42,7 @@ ARRAYS = (
     OutputSpec(name="quota_value", variable="exemption_quota_value", keep=("exemption",)),
 )
 """What each run keeps of its plan.nc: tonnes per arc and the LP's duals, summed over weeks."""
-AID = OutputSpec(name="aid", variable="aid", keep=("lever", "province", "week"))
+AID_OUTPUT = OutputSpec(name="aid", variable="aid", keep=("lever", "province", "week"))
 """...and, to meet drawn epidemics, the plan's aid (capacity, province, week)."""
 TOP_N = 3
 SPENDING = ("total", "procurement", "transport", "teams")
@@ -91,7 +91,7 @@ class Runs:
         scalars = ["deaths_with_plan", "coupling.converged", "coupling.iterations",
                    *(f"spending_usd.{k}" for k in SPENDING),
                    *(f"fill_rate.{k}" for k in self.items)]  # fmt: skip
-        return (*scalars, *ARRAYS, *((AID,) if self.keep_aid else ()))
+        return (*scalars, *ARRAYS, *((AID_OUTPUT,) if self.keep_aid else ()))
 
     def replay(self, asks: Sequence[Ask]) -> list[str]:
         """Every --set argument of one run: the shared ones, then the asks' changes."""

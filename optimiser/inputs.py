@@ -138,8 +138,9 @@ def node_countries(provinces, depots, crossings) -> dict[str, str]:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _describe(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
-    """The description of the field at `loc`, following nested models."""
+def _walk(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, object]:
+    """Follow `loc` through nested models as far as it names fields: the description of the
+    last field reached and the model (or None) it holds."""
     current: object = model
     description = ""
     for part in loc:
@@ -150,7 +151,12 @@ def _describe(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
             break
         description = fields[part].description or ""
         current = _submodel(fields[part].annotation)
-    return description
+    return description, current
+
+
+def _describe(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """The description of the field at `loc`, following nested models."""
+    return _walk(model, loc)[0]
 
 
 def _submodel(annotation: object) -> object:
@@ -171,14 +177,7 @@ def _show(value: object) -> str:
 
 def _field_names(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The keys valid where `loc` points: the fields of the model nested there."""
-    current: object = model
-    for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            break
-        fields = {(f.alias or n): f for n, f in current.model_fields.items()}
-        if part not in fields:
-            break
-        current = _submodel(fields[part].annotation)
+    current = _walk(model, loc)[1]
     if not (isinstance(current, type) and issubclass(current, BaseModel)):
         return []
     return [(f.alias or n) for n, f in current.model_fields.items()]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from SALib.sample import latin
 
+from models.seir import D
 from optimiser.epidemic import EpidemicSetup, stack
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
 from optimiser.schema import Uncertainty
@@ -104,8 +105,6 @@ def final_states(setup: EpidemicSetup, aid: np.ndarray) -> np.ndarray:
 
 def deaths_by_draw(setup: EpidemicSetup, aid: np.ndarray) -> np.ndarray:
     """(B, P) deaths by the end of the outlook in every draw under weekly aid."""
-    from models.seir import D
-
     return final_states(setup, aid)[:, D]
 
 
