@@ -563,6 +563,12 @@ def next_generation_matrix(
         v[cells(src), cells(src)] += rate
         if dst in index:
             v[cells(dst), cells(src)] -= rate
+    # The only compartments without an outflow are ones nobody enters from E (P and QP when
+    # presymptomatic_days = 0, the wait for a result when it is immediate), and they leave V
+    # singular. The time spent there is zero whatever their exit rate, so any positive rate
+    # gives the same E block of F V^-1, which carries the whole spectrum (F has E rows only).
+    idle = np.flatnonzero(np.diag(v) == 0)
+    v[idle, idle] = 1.0
     return f @ np.linalg.inv(v + growth_rate * np.eye(size))
 
 
