@@ -23,8 +23,8 @@ from optimiser.allocation import SolverError
 from optimiser.console import Commands, reporting, verbosity_of, verbosity_options
 from optimiser.exports import write_outputs
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
-from optimiser.output_folder import OutputError, prepare_output
-from optimiser.reading import clip
+from optimiser.output_folder import OutputError, check_writable, prepare_output
+from optimiser.reading import ReadError, clip
 
 INVALID_INPUT, SOLVER_FAILED, NOT_CONVERGED = 2, 1, 3
 MAX_PROBLEMS_SHOWN, MAX_PROBLEM_CHARS, MAX_REPORT_CHARS = 50, 1000, 8000
@@ -84,7 +84,7 @@ class _Guarded(Commands):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except OutputError as exc:  # a file or folder a command cannot write: named, no trace
+        except (OutputError, ReadError) as exc:  # a file a command cannot write or read back
             _fail([str(exc)], exc.status)
         except BrokenPipeError:  # the reader went away (`aidopt run | head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -292,17 +292,21 @@ def evaluate(results: Path, scenario: str | None, draws: int | None, seed: int |
     from optimiser.evaluate import scenario_of
     from optimiser.results import plain
 
+    from optimiser.views import reading_result
+
     result = _result(results)
     folder = _folder(scenario) if scenario else None
     try:
-        scn = scenario_of(result, folder, overrides)
+        with reading_result(result):
+            scn = scenario_of(result, folder, overrides)
     except ScenarioError as exc:
         _fail(exc.problems, INVALID_INPUT)
     out = out or results.resolve().parent / f"{results.resolve().name}-evaluate"
     with _claim(out, "evaluate", (scn.folder, results)) as output, \
             reporting(verbosity_of(quiet, verbose)):  # fmt: skip
         try:
-            summary = evaluate_plan(result, scn, draws, seed)
+            with reading_result(result):
+                summary = evaluate_plan(result, scn, draws, seed)
         except ScenarioError as exc:
             _fail(exc.problems, INVALID_INPUT)
         text = json.dumps(plain(summary), indent=2, allow_nan=False) + "\n"
@@ -520,11 +524,12 @@ def _file(path: Path | None, default: Path) -> Path:
 @verbosity_options
 def export(results: Path, xlsx: str | None, quiet: bool, verbose: int) -> None:
     """Write RESULTS (a folder `aidopt run` wrote) as an Excel workbook."""
+    from optimiser.views import reading_result
     from optimiser.workbook import write_workbook
 
     result = _result(results)
     path = _file(Path(xlsx) if xlsx else None, results / "plan.xlsx")
-    with reporting(verbosity_of(quiet, verbose)):
+    with reporting(verbosity_of(quiet, verbose)), reading_result(result):
         log.info("writing %s", path)
         write_workbook(result, path)
     if not quiet:
@@ -544,13 +549,16 @@ def export(results: Path, xlsx: str | None, quiet: bool, verbose: int) -> None:
 def report(results: Path, out: Path | None, pdf: bool, quiet: bool, verbose: int) -> None:
     """Write RESULTS as one self-contained HTML page (and PDF): headline, curves, map, routes."""
     from optimiser.report import find_browser, print_pdf, write_html
+    from optimiser.views import reading_result
 
     result = _result(results)
     page = _file(out, results / "report.html")
-    with reporting(verbosity_of(quiet, verbose)):
+    browser = find_browser() if pdf else None
+    for path in (page, page.with_suffix(".pdf"))[: 1 + (browser is not None)]:
+        check_writable(path)  # both before either is written
+    with reporting(verbosity_of(quiet, verbose)), reading_result(result):
         write_html(result, page)
         written, note = [page], ""
-        browser = find_browser() if pdf else None
         if pdf and browser is None:
             note = "PDF skipped: no Chromium or Chrome found (apt-get install chromium)"
         elif browser is not None:
@@ -576,13 +584,16 @@ def compare(a: Path, b: Path, out: Path | None) -> None:
     """Show how results B differ from results A, and write every compared item as CSV."""
     from optimiser.compare import compare as compare_results
     from optimiser.compare import format_table, write_comparison
+    from optimiser.views import reading_result
 
     first, second = _result(a), _result(b)
     default = b.resolve().parent / f"compare-{a.resolve().name}-vs-{b.resolve().name}.csv"
     path = _file(out, default)
-    table = compare_results(first, second)
+    with reading_result(first, second):
+        table = compare_results(first, second)
+        shown = format_table(table, first, second)
     write_comparison(table, path)
-    click.echo(format_table(table, first, second))
+    click.echo(shown)
     click.echo(f"wrote {path}")
 
 

@@ -168,22 +168,19 @@ def write_file(path: str | Path, write: Callable[[Path], None], command: str) ->
     marker, so the folder stays one aidopt may replace; elsewhere a hidden `.NAME.aidopt` beside
     it records its SHA-256, so that aidopt may write it again while nobody has changed it. A
     file that exists and that aidopt did not write, or that was changed since, is never
-    overwritten."""
+    overwritten, nor is one of a result folder's own files (see `check_writable`)."""
     path = Path(path)
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    check_writable(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot make the folder {folder} ({exc.strerror})") from None
     marker = _read_marker(folder)
-    if marker is not None:
-        ours = path.name in marker["files"]
-    else:
-        ours = _written_alone(path)
-    if os.path.lexists(path) and not ours:
-        changed = marker is None and _sidecar(path).is_file()
-        raise OutputError(f"{path}: exists and " + ("was changed since aidopt wrote it" if changed
-                          else "aidopt did not write it") + "; choose another file")
     lock = _lock(folder) if marker is not None else None
     tmp = folder / f".{path.name}.partial-{os.getpid()}"
     try:
+        check_writable(path)  # again, under the folder's lock
         try:
             write(tmp)
             os.replace(tmp, path)
@@ -193,14 +190,63 @@ def write_file(path: str | Path, write: Callable[[Path], None], command: str) ->
         finally:
             tmp.unlink(missing_ok=True)
         if marker is not None:
-            files = {**marker["files"], path.name: _digest(path, sync=True)}
-            _write_marker(folder, str(marker.get("command", command)), files)
+            marker = _read_marker(folder) or marker
+            entry = {**_digest(path, sync=True), "added_by": command}
+            _write_marker(folder, str(marker.get("command", command)),
+                          {**marker["files"], path.name: entry})  # fmt: skip
         else:
             _record_alone(path, command)
     finally:
         if lock is not None:
             _unlock(folder, lock)
     return path
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise OutputError unless `write_file` may write `path`: absent, or written there by an
+    earlier `write_file` and unchanged since (its digest in the folder's marker, or in the
+    `.NAME.aidopt` beside it, still matches); never one of a result folder's own files (those
+    its command installed: plan.nc, summary.json, the CSVs, a sweep's store) or its marker;
+    and in a folder this user can write in. A command that writes several files calls it for
+    each before writing any, so that either all are written or none."""
+    path = Path(path)
+    folder = path.parent
+    if path.name in ("", ".", "..") or path.name.startswith(MARKER):
+        raise OutputError(f"{path}: is aidopt's record of the folder; choose another file")
+    marker = _read_marker(folder) if folder.is_dir() else None
+    entry = marker["files"].get(path.name, False) if marker is not None else False
+    if entry is not False and not (isinstance(entry, dict) and "added_by" in entry):
+        raise OutputError(f"{path}: is one of the files of the aidopt "
+                          f"{marker.get('command', '')} result in {folder}; aidopt never "
+                          f"replaces it with another file: choose another file")  # fmt: skip
+    if os.path.lexists(path):
+        if path.is_dir() and not path.is_symlink():
+            raise OutputError(f"{path}: is a folder; give a file name")
+        if marker is not None:
+            ours = not path.is_symlink() and path.is_file() and _same(path, entry)
+            changed = entry is not False
+        else:
+            ours = _written_alone(path)
+            changed = _sidecar(path).is_file()
+        if not ours:
+            raise OutputError(f"{path}: exists and " + ("was changed since aidopt wrote it"
+                              if changed else "aidopt did not write it") + "; it is kept: "
+                              "choose another file, or move it away")  # fmt: skip
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write in {existing} (permission denied)")
+
+
+def _same(path: Path, entry: object) -> bool:
+    """Whether `path` still has the size and SHA-256 a marker entry recorded for it."""
+    if not isinstance(entry, dict):
+        return False
+    now = _digest(path)
+    return all(entry.get(k) == v for k, v in now.items())
 
 
 def _sidecar(path: Path) -> Path:
@@ -472,7 +518,7 @@ def foreign_files(folder: Path) -> tuple[list[str], list[str]]:
         is_tree = path.is_dir() and isinstance(entry, dict) and "files" in entry
         if entry is None or path.is_symlink() or not (path.is_file() or is_tree):
             foreign.append(n)
-        elif _digest(path) != listed[n]:
+        elif not _same(path, listed[n]):
             changed.append(n)
     return foreign, changed
 
@@ -577,7 +623,7 @@ def _remove_ours(folder: Path) -> bool:
             path.unlink(missing_ok=True)
         elif path.is_dir() and marker is not None:
             entry = marker["files"].get(n)
-            if entry is None or _digest(path) == entry:  # being written by us, or unchanged
+            if entry is None or _same(path, entry):  # being written by us, or unchanged
                 shutil.rmtree(path, ignore_errors=True)
     try:
         folder.rmdir()

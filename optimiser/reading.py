@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import stat
 from collections.abc import Iterable
@@ -31,6 +32,27 @@ MAX_YAML_VALUES = 100_000
 """Most values a YAML document may hold once its aliases are expanded."""
 SHOWN_CHARS, SHOWN_NAMES = 80, 20
 """A quoted value is clipped to this many characters; a list of names to this many names."""
+
+
+MAX_JSON_BYTES = 16 * 2**20
+"""Largest summary.json or other JSON file aidopt reads back [bytes] (16 MiB, assumption: the
+shipped scenarios' summaries are under 100 kB)."""
+MAX_PLAN_BYTES = 512 * 2**20
+"""Largest plan.nc read back, on disk and once decompressed [bytes] (512 MiB, assumption: the
+shipped scenarios' are under 2 MB, and the reviewers' ceiling is 2 GB a command)."""
+
+
+class ReadError(Exception):
+    """A file aidopt reads back (a result, a store, a warm start) is missing, too large or not
+    as aidopt writes it; the message names the file and the part. Exit status 2."""
+
+    status = 2
+
+
+def reason(exc: BaseException) -> str:
+    """A library's error as one short line: its type and first words (no traceback)."""
+    text = " ".join(str(exc).split())
+    return clip(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 2 * SHOWN_CHARS)
 
 
 def clip(text: str, limit: int = SHOWN_CHARS) -> str:
@@ -268,3 +290,98 @@ def read_yaml(path: Path, problems: list[str], within: Path | None = None) -> di
         problems.append(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
         return None
     return data
+
+
+def read_json(path: Path, problems: list[str], max_bytes: int = MAX_JSON_BYTES) -> object:
+    """A bounded JSON file aidopt wrote (None with the problem named); NaN and Infinity are
+    refused, as aidopt never writes them."""
+    text = read_text(path, problems, max_bytes=max_bytes)
+    if text is None:
+        return None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        problems.append(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                        f"{exc.msg})")  # fmt: skip
+    except ValueError as exc:
+        problems.append(f"{path}: not valid JSON ({clip(str(exc))})")
+    except RecursionError:
+        problems.append(f"{path}: not valid JSON (nested too deeply)")
+    return None
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def check_file(path: Path, max_bytes: int) -> None:
+    """Raise ReadError unless `path` is a regular file (a link to one is followed) of at most
+    `max_bytes`, checked before a library opens it."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ReadError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ReadError(f"{path}: is {_kind(info.st_mode)}, not a regular file")
+    if info.st_size > max_bytes:
+        raise ReadError(f"{path}: {info.st_size:,} bytes; at most {max_bytes:,} are read")
+    if not os.access(path, os.R_OK):
+        raise ReadError(f"{path}: cannot be read (permission denied)")
+
+
+NETCDF_MAGIC = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
+"""The first bytes of a NetCDF-4 (HDF5) file and of the three NetCDF-3 formats."""
+
+
+def load_netcdf(path: Path, max_bytes: int = MAX_PLAN_BYTES):
+    """A NetCDF file aidopt wrote, loaded whole once its size on disk and its size in memory
+    (the sum of its variables, known before any is read) are within `max_bytes`. Every library
+    error becomes a ReadError naming the file, and the variable where one is at fault."""
+    import xarray as xr
+
+    check_file(path, max_bytes)
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head.startswith(NETCDF_MAGIC):
+        raise ReadError(f"{path}: not a NetCDF file (it starts with {show(head[:8])})")
+    try:
+        opened = xr.open_dataset(path, engine="netcdf4")
+    except Exception as exc:  # netCDF4, h5py and xarray each raise their own kinds
+        raise ReadError(f"{path}: cannot be read as NetCDF ({reason(exc)})") from None
+    with opened:
+        declared = sum(v.nbytes for v in opened.variables.values())
+        if declared > max_bytes:
+            raise ReadError(f"{path}: its variables hold {declared:,} bytes once read; at most "
+                            f"{max_bytes:,} are read")  # fmt: skip
+        for name, variable in opened.variables.items():
+            try:
+                variable.load()
+            except Exception as exc:
+                raise ReadError(f"{path}: variable {show(name)} cannot be read "
+                                f"({reason(exc)})") from None  # fmt: skip
+        return opened.load()
+
+
+def json_attribute(path: Path, attrs: dict, name: str, kind: type, default: str) -> object:
+    """The JSON text in the attribute `name` of a file's attributes, parsed and of type
+    `kind`, or ReadError naming the file and the attribute."""
+    text = attrs.get(name, default)
+    if not isinstance(text, str) or len(text) > MAX_JSON_BYTES:
+        raise ReadError(f"{path}: attribute {name} is not JSON text")
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ReadError(f"{path}: attribute {name} is not valid JSON ({reason(exc)})") from None
+    if not isinstance(value, kind):
+        raise ReadError(f"{path}: attribute {name} holds {json_kind(value)}; aidopt writes "
+                        f"{json_kind(kind())} there")  # fmt: skip
+    return value
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, as a message names it."""
+    names = {dict: "an object {...}", list: "a list [...]", str: "text", bool: "true or false",
+             type(None): "null", int: "a number", float: "a number"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)

@@ -61,6 +61,8 @@ def analyse_folder(folder: Path, out: Path | None, include_not_converged: bool =
         "scatter.png": lambda p: _save(plot_scatter(ds, table, include_not_converged), p),
     }
     if out is None:
+        for n in writers:  # every file checked before any is written: all or none
+            output_folder.check_writable(folder / n)
         files = [output_folder.write_file(folder / n, w, "sweep") for n, w in writers.items()]
     else:
         with output_folder.prepare_output(out, "sweep analyse", (folder,)) as output:

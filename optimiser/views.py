@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,15 @@ import pandas as pd
 import xarray as xr
 
 from optimiser import output_folder
+from optimiser.reading import (
+    ReadError,
+    json_kind,
+    listing,
+    load_netcdf,
+    read_json,
+    reason,
+    show,
+)
 from optimiser.schema import TEAM, ScenarioConfig
 
 DPRK = "DPRK"
@@ -25,8 +36,19 @@ ROUND_UP_SLACK = 1e-6
 solver's rounding) count as 3, not 4."""
 
 
-class ResultError(Exception):
-    """A folder that is not a readable aidopt result."""
+class ResultError(ReadError):
+    """A folder that is not a readable aidopt result (exit status 2)."""
+
+
+SUMMARY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "scenario": str,
+    "coupling": dict,
+    "spending_usd": dict,
+    "fill_rate": dict,
+    "timings_s": dict,
+}
+"""Fields of summary.json every view reads, with their JSON types; the rest are checked where
+they are read (see `reading_result`)."""
 
 
 @dataclass(frozen=True)
@@ -41,23 +63,57 @@ class Result:
 
 
 def read_result(folder: str | Path) -> Result:
-    """Load a result folder written by `aidopt run`, or raise ResultError saying what is wrong."""
+    """Load a result folder written by `aidopt run`, or raise ResultError saying what is wrong:
+    each file is checked for size before it is read, summary.json must be an object whose
+    fields have the types aidopt writes."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ResultError(f"{folder}: no such folder; give a folder `aidopt run` wrote")
-    missing = [n for n in ("plan.nc", "summary.json") if not (folder / n).is_file()]
+        what = "no such folder" if not os.path.lexists(folder) else "not a folder"
+        raise ResultError(f"{folder}: {what}; give a folder `aidopt run` wrote")
+    missing = [n for n in ("plan.nc", "summary.json") if not os.path.lexists(folder / n)]
     if missing:
         raise ResultError(
             f"{folder}: not an aidopt result (no {' or '.join(missing)}); "
             f"give a folder `aidopt run` wrote, such as results/korea-2020"
         )
+    problems: list[str] = []
+    summary = read_json(folder / "summary.json", problems)
+    if problems:
+        raise ResultError(problems[0])
+    check_summary(folder / "summary.json", summary)
     try:
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        with xr.open_dataset(folder / "plan.nc", engine="netcdf4") as opened:
-            ds = opened.load()
-    except (OSError, ValueError) as exc:
-        raise ResultError(f"{folder}: cannot be read ({exc})") from exc
+        ds = load_netcdf(folder / "plan.nc")
+    except ReadError as exc:
+        raise ResultError(str(exc)) from None
     return Result(folder, ds, summary)
+
+
+def check_summary(path: Path, summary: object) -> None:
+    """Raise ResultError unless `summary` is an object whose `SUMMARY_FIELDS` have their types."""
+    if not isinstance(summary, dict):
+        raise ResultError(f"{path}: holds {json_kind(summary)}; aidopt writes an object {{...}} "
+                          f"of the run's figures there")  # fmt: skip
+    wrong = [f"{k} ({type(summary[k]).__name__})" for k, kind in SUMMARY_FIELDS.items()
+             if k in summary and not isinstance(summary[k], kind)]  # fmt: skip
+    if wrong:
+        raise ResultError(f"{path}: field(s) of the wrong type: {listing(wrong)}; aidopt writes "
+                          f"text for scenario and objects for the others")  # fmt: skip
+
+
+@contextmanager
+def reading_result(*results: Result):
+    """Turn an error from a field that is missing or of the wrong type, met while a view reads
+    `results`, into a ResultError naming the folder(s) and the field."""
+    try:
+        yield
+    except ReadError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        part = f"field or variable {show(exc.args[0])}" if isinstance(exc, KeyError) and exc.args \
+            else reason(exc)  # fmt: skip
+        where = " or ".join(str(r.folder) for r in results)
+        raise ResultError(f"{where}: summary.json or plan.nc is not as aidopt writes it "
+                          f"({part}); write it again with aidopt run") from None  # fmt: skip
 
 
 def write_file(path: Path, write: Callable[[Path], None], command: str = "export") -> Path:

@@ -10,14 +10,13 @@ happen to be made in.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from models.seir import AID
-from optimiser.reading import clip, listing
+from optimiser.reading import ReadError, clip, json_attribute, listing, load_netcdf, show
 
 FIELD = "scenario.yaml, coupling.warm_start"
 
@@ -42,15 +41,14 @@ def read_warm_start(text: str, province_ids: list[str], n_weeks: int,
         problems.append(f"{where} does not exist (relative paths start at the working folder "
                         f"{Path.cwd()}); give the plan.nc of an earlier aidopt run")  # fmt: skip
         return None
-    if not path.is_file():
-        problems.append(f"{where} is not a file; give the plan.nc of an earlier aidopt run")
-        return None
     try:
-        data = path.read_bytes()
         aid, spending = _read_plan(path)
-    except (OSError, ValueError, KeyError) as exc:
-        reason = " ".join(str(exc).split())[:200]
-        problems.append(f"{where} is not a plan.nc aidopt wrote ({reason})")
+        sha256 = _sha256(path)
+    except ReadError as exc:
+        problems.append(f"{where}: {exc}; give the plan.nc of an earlier aidopt run")
+        return None
+    except OSError as exc:
+        problems.append(f"{where}: cannot be read ({exc.strerror or exc})")
         return None
     if aid is None:
         problems.append(f"{where} holds no 'aid' (lever, province, week): it is not the plan of "
@@ -70,22 +68,36 @@ def read_warm_start(text: str, province_ids: list[str], n_weeks: int,
     if found:
         problems.append(f"{where} does not fit this scenario: it has {'; '.join(found)}")
         return None
-    return WarmStart(path, values, spending, hashlib.sha256(data).hexdigest())
+    return WarmStart(path, values, spending, sha256)
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
 
 
 def _read_plan(path: Path):
-    """((levers, provinces, weeks, aid) or None, spending in USD) from a plan.nc."""
-    import xarray as xr
-
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        summary = json.loads(ds.attrs.get("summary_json", "{}"))
-        spending = float((summary.get("spending_usd") or {}).get("total") or 0.0)
-        if "aid" not in ds.data_vars or ds["aid"].dims != ("lever", "province", "week"):
-            return None, spending
-        aid = ds["aid"]
-        return (
-            [str(x) for x in aid["lever"].values],
-            [str(x) for x in aid["province"].values],
-            aid.sizes["week"],
-            np.asarray(aid.values, dtype=float),
-        ), spending
+    """((levers, provinces, weeks, aid) or None, spending in USD) from a plan.nc, each part
+    checked for its type (ReadError names the part that is wrong)."""
+    ds = load_netcdf(path)
+    summary = json_attribute(path, ds.attrs, "summary_json", dict, "{}")
+    spent = summary.get("spending_usd") or {}
+    total = spent.get("total") if isinstance(spent, dict) else spent
+    if not isinstance(total, int | float | type(None)) or isinstance(total, bool):
+        raise ReadError(f"{path}: summary_json's spending_usd.total is {show(total)}, not a "
+                        f"number of USD")  # fmt: skip
+    spending = float(total or 0.0)
+    if "aid" not in ds.data_vars or ds["aid"].dims != ("lever", "province", "week"):
+        return None, spending
+    aid = ds["aid"]
+    if aid.dtype.kind not in "fiu" or "lever" not in aid.coords or "province" not in aid.coords:
+        raise ReadError(f"{path}: variable 'aid' is not numbers labelled by lever and province")
+    return (
+        [str(x) for x in aid["lever"].values],
+        [str(x) for x in aid["province"].values],
+        aid.sizes["week"],
+        np.asarray(aid.values, dtype=float),
+    ), spending
