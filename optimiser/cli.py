@@ -291,7 +291,6 @@ def evaluate(results: Path, scenario: str | None, draws: int | None, seed: int |
     from optimiser.evaluate import evaluate as evaluate_plan
     from optimiser.evaluate import scenario_of
     from optimiser.results import plain
-
     from optimiser.views import reading_result
 
     result = _result(results)
