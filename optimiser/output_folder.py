@@ -230,8 +230,8 @@ def check_writable(path: str | Path) -> None:
             changed = _sidecar(path).is_file()
         if not ours:
             raise OutputError(f"{path}: exists and " + ("was changed since aidopt wrote it"
-                              if changed else "aidopt did not write it") + "; it is kept: "
-                              "choose another file, or move it away")  # fmt: skip
+                              if changed else "aidopt did not write it") + "; choose another "
+                              "file (it is kept as it is)")  # fmt: skip
     existing = folder
     while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent

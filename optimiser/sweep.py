@@ -214,6 +214,7 @@ def open_or_create(plan: Plan, output: Output, state: str, shard: tuple[int, int
                              f"choose a new folder"])  # fmt: skip
     removed = sweep_store.remove_partial_chunks(store)
     log.debug("removed %d partial chunk file(s)", removed)
+    sweep_store.verify(store)  # a damaged chunk is named now, not met part-way through a run
     return store
 
 

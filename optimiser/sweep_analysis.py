@@ -26,8 +26,9 @@ import xarray as xr
 from scipy import stats
 
 from optimiser import output_folder
+from optimiser.reading import reason, show
 from optimiser.sweep_spec import SweepFile, output_name, parse_output
-from optimiser.sweep_store import STORE, open_dataset
+from optimiser.sweep_store import STORE, load
 
 log = logging.getLogger(__name__)
 FILES = ("indices.csv", "indices.png", "tornado.png", "scatter.png")
@@ -49,8 +50,13 @@ def analyse_folder(folder: Path, out: Path | None, include_not_converged: bool =
     if not store.is_dir():
         raise AnalysisError(f"{folder}: no {STORE} here; give a folder aidopt sweep wrote (for "
                             f"a job array: the one aidopt sweep collect wrote)")  # fmt: skip
-    ds = open_dataset(store).load()
-    table = indices(ds, include_not_converged)
+    ds = load([store], keep=_analysed)[0]
+    try:
+        table = indices(ds, include_not_converged)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:  # pydantic's too: ValueError
+        part = f"no {show(exc.args[0])}" if isinstance(exc, KeyError) and exc.args else reason(exc)
+        raise AnalysisError(f"{store}: not as aidopt sweep writes it ({part}); run the sweep "
+                            f"again") from None  # fmt: skip
     if table.empty:
         raise AnalysisError(f"{folder}: no output could be analysed (see the warnings): too few "
                             f"runs ok, or every output the same in all of them")  # fmt: skip
@@ -68,6 +74,12 @@ def analyse_folder(folder: Path, out: Path | None, include_not_converged: bool =
         with output_folder.prepare_output(out, "sweep analyse", (folder,)) as output:
             files = output.write(writers)
     return format_table(table), files
+
+
+def _analysed(name: str, dims: tuple[str, ...]) -> bool:
+    """The variables the analysis reads: one value per run (the parameters, the scalar
+    outputs, the status), the design and its labels; never an array output's values."""
+    return dims in ((), ("run",), ("parameter",)) or name == "design_unit"
 
 
 def sweep_of(ds: xr.Dataset) -> SweepFile:

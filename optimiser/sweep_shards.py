@@ -14,6 +14,7 @@ import numpy as np
 
 from optimiser.inputs import ScenarioError
 from optimiser.output_folder import prepare_output
+from optimiser.reading import MAX_YAML_BYTES, read_bytes
 from optimiser.sweep_spec import Slurm
 from optimiser.sweep_store import PENDING, STORE
 from optimiser.sweep_worker import THREAD_VARIABLES
@@ -115,7 +116,10 @@ def collect(folder: Path, out: Path | None) -> tuple[Path, int, dict[str, int]]:
         raise ScenarioError(problems)
     merged = sweep_store.merge([s / STORE for s in stores], owners)
     target = out or folder / COLLECTED
-    sweep_copy = (stores[0] / "sweep.yaml").read_bytes()
+    copy_problems: list[str] = []
+    sweep_copy = read_bytes(stores[0] / "sweep.yaml", copy_problems, max_bytes=MAX_YAML_BYTES)
+    if sweep_copy is None:
+        raise ScenarioError(copy_problems)
 
     def copy_sweep_file(path: Path) -> None:
         path.write_bytes(sweep_copy)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from optimiser.reading import MAX_JSON_BYTES, ReadError, json_kind, listing, read_json, reason, show
 from optimiser.sweep_design import Runs
 from optimiser.sweep_worker import RunResult
 
@@ -81,20 +82,168 @@ def template(runs: Runs, outputs: list[str], attrs: dict[str, Any]) -> xr.Datase
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
+MAX_STORE_BYTES = 256 * 2**20
+"""Most bytes a command reads from sweep stores at once, known from the arrays' shapes before
+any chunk is read (256 MiB, assumption: 100,000 runs of 30 scalar outputs take 24 MB, and the
+reviewers' ceiling is 2 GB a command, which a merge's copies must fit in)."""
+MAX_CHUNK_BYTES = 256 * 2**20
+"""Largest chunk read [bytes] (256 MiB, assumption: aidopt writes chunks of 4,096 runs)."""
+ATTRIBUTES = ("sweep_json", "inputs_sha256", "runs_sha256")
+"""Attributes every sweep store carries, as text."""
+
+
+class StoreError(ReadError):
+    """A sweep store that is not as aidopt writes it; the message names the store and the part."""
+
+
+def check(path: Path) -> dict[str, Any]:
+    """Every array of the store at `path` by name, once its metadata is read and checked
+    (nothing of its chunks), or StoreError naming the part that is wrong: the store's own
+    zarr.json, an array's, the `status` array the commands need, or the attributes."""
+    import zarr
+
+    where = f"{path}"
+    if path.is_symlink() or not path.is_dir():
+        what = "no such folder" if not os.path.lexists(path) else "not a folder"
+        raise StoreError(f"{where}: {what}; a sweep store is the folder {STORE} aidopt sweep "
+                         f"writes")  # fmt: skip
+    _check_json(path / "zarr.json", "the store's metadata")
+    try:
+        group = zarr.open_group(path, mode="r")
+        attrs = dict(group.attrs)
+    except Exception as exc:  # zarr raises its own kinds, and JSON's and the file system's
+        raise StoreError(f"{where}: not a Zarr store aidopt wrote ({reason(exc)})") from None
+    arrays: dict[str, Any] = {}
+    for child in sorted(os.listdir(path)):
+        if child == "zarr.json" or ZARR_PARTIAL.search(child):
+            continue
+        item = path / child
+        if not item.is_dir():
+            continue
+        _check_json(item / "zarr.json", f"array {show(child)}'s metadata")
+        try:
+            arrays[child] = zarr.open_array(item, mode="r")
+        except Exception as exc:
+            raise StoreError(f"{where}: array {show(child)} cannot be opened "
+                             f"({reason(exc)})") from None  # fmt: skip
+    for name in ("status", "run"):
+        if name not in arrays:
+            raise StoreError(f"{where}: has no {show(name)} array; the store is damaged (aidopt "
+                             f"sweep writes one in every store): run the sweep again")  # fmt: skip
+    n = arrays["status"].shape[0] if arrays["status"].ndim == 1 else -1
+    for name, array in arrays.items():
+        if name not in ("parameter", "province") and array.ndim and array.shape[0] != n \
+                and name not in _coordinates(arrays):  # fmt: skip
+            raise StoreError(f"{where}: array {show(name)} has shape {array.shape} where the "
+                             f"store has {n} runs")  # fmt: skip
+        chunk = int(np.prod(array.chunks, dtype=np.int64)) * array.dtype.itemsize \
+            if hasattr(array.dtype, "itemsize") else 0  # fmt: skip
+        if chunk > MAX_CHUNK_BYTES:
+            raise StoreError(f"{where}: array {show(name)} has chunks of {chunk:,} bytes; at "
+                             f"most {MAX_CHUNK_BYTES:,} are read at once")  # fmt: skip
+    wrong = [k for k in ATTRIBUTES if not isinstance(attrs.get(k), str)]
+    if wrong:
+        raise StoreError(f"{where}: attribute(s) {listing(wrong)} missing or not text; aidopt "
+                         f"sweep writes them in every store")  # fmt: skip
+    return arrays
+
+
+def _coordinates(arrays: dict[str, Any]) -> set[str]:
+    """Arrays that label an output's second dimension (written when a first run brings them)."""
+    names = set()
+    for array in arrays.values():
+        dims = array.metadata.dimension_names or ()
+        names.update(d for d in dims[1:] if d)
+    return names
+
+
+def _check_json(path: Path, what: str) -> None:
+    problems: list[str] = []
+    data = read_json(path, problems, MAX_JSON_BYTES)
+    if problems:
+        raise StoreError(f"{path.parent}: {what} ({path.name}) cannot be read: "
+                         f"{problems[0].removeprefix(f'{path}: ')}")  # fmt: skip
+    if not isinstance(data, dict):
+        raise StoreError(f"{path.parent}: {what} ({path.name}) holds {json_kind(data)}, not "
+                         f"an object")  # fmt: skip
+
+
+def _declared_bytes(arrays: dict[str, Any], names: list[str] | None = None) -> int:
+    return sum(int(a.nbytes) for n, a in arrays.items() if names is None or n in names)
+
+
+def load(paths: list[Path], keep=None) -> list[xr.Dataset]:
+    """The stores at `paths`, checked (`check`) and read chunk by chunk, every variable or those
+    `keep(name, dims)` keeps, while together they declare at most MAX_STORE_BYTES; a chunk that
+    cannot be read (truncated, garbage) is a StoreError naming the store and the variable."""
+    checked = [check(p) for p in paths]
+    opened = []
+    for path in paths:
+        try:
+            opened.append(xr.open_zarr(path, consolidated=False, chunks=None))
+        except Exception as exc:
+            raise StoreError(f"{path}: not a Zarr store aidopt wrote ({reason(exc)})") from None
+    selected = [[n for n in ds.variables if keep is None or keep(n, ds[n].dims)] for ds in opened]
+    total = sum(_declared_bytes(a, names) for a, names in zip(checked, selected, strict=True))
+    if total > MAX_STORE_BYTES:
+        shown = paths[0] if len(paths) == 1 else f"{paths[0].parent.parent} ({len(paths)} stores)"
+        raise StoreError(f"{shown}: the arrays to read hold {total:,} bytes; at most "
+                         f"{MAX_STORE_BYTES:,} are read at once")  # fmt: skip
+    loaded = []
+    for path, ds, names in zip(paths, opened, selected, strict=True):
+        ds = ds[[n for n in names if n in ds.data_vars]]
+        for name in list(ds.variables):
+            try:
+                ds[name].load()
+            except Exception as exc:
+                raise StoreError(f"{path}: variable {show(name)} cannot be read "
+                                 f"({reason(exc)}); the store is damaged") from None  # fmt: skip
+        loaded.append(ds)
+    return loaded
+
+
 def open_dataset(path: Path) -> xr.Dataset:
-    return xr.open_zarr(path, consolidated=False)
+    """The store at `path`, every variable read (see `load`)."""
+    return load([path])[0]
 
 
 def status(path: Path) -> np.ndarray:
-    import zarr
-
-    return np.asarray(zarr.open_array(path / "status", mode="r")[:], dtype=object)
+    """Each run's status, read chunk by chunk from a checked store (StoreError if it cannot)."""
+    array = check(path)["status"]
+    try:
+        values = np.asarray(array[:], dtype=object)
+    except Exception as exc:
+        raise StoreError(f"{path}: variable 'status' cannot be read ({reason(exc)}); the store "
+                         f"is damaged") from None  # fmt: skip
+    bad = [v for v in values if not isinstance(v, str)]
+    if array.ndim != 1 or bad:
+        raise StoreError(f"{path}: variable 'status' is not one text per run")
+    return values
 
 
 def attributes(path: Path) -> dict[str, Any]:
+    """The store's attributes, checked (see `check`)."""
     import zarr
 
+    check(path)
     return dict(zarr.open_group(path, mode="r").attrs)
+
+
+def verify(path: Path) -> None:
+    """Read every chunk of every array once (within MAX_CHUNK_BYTES each), so that a store a
+    sweep is to write into again is known whole before any run: StoreError names the first
+    array that cannot be read."""
+    arrays = check(path)
+    for name, array in arrays.items():
+        step = array.chunks[0] if array.ndim else 1
+        try:
+            if not array.ndim:
+                array[...]
+            for start in range(0, array.shape[0] if array.ndim else 0, step):
+                array[start : start + step]
+        except Exception as exc:
+            raise StoreError(f"{path}: variable {show(name)} cannot be read ({reason(exc)}); "
+                             f"the store is damaged: run the sweep into a new folder") from None
 
 
 def remove_partial_chunks(path: Path) -> int:
@@ -179,7 +328,7 @@ def _plain(value: Any) -> Any:
 
 def merge(stores: list[Path], owners: list[np.ndarray]) -> xr.Dataset:
     """One dataset from shard stores of the same sweep: each run from the shard that owns it."""
-    parts = [open_dataset(p).load() for p in stores]
+    parts = load(stores)
     merged = parts[0].copy(deep=True)
     names = list(dict.fromkeys(n for part in parts for n in part.data_vars))
     for name in names:
