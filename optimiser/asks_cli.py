@@ -24,7 +24,7 @@ import click
 
 from optimiser import asks as asks_module
 from optimiser.console import reporting, verbosity_of, verbosity_options
-from optimiser.reading import clip, listing
+from optimiser.reading import clip, listing, show
 from optimiser.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -103,6 +103,11 @@ def asks(scenario, patterns, workers, greedy_steps, draw_count, seed, out, overr
                    f"in deaths by the epidemic model, which such a scenario skips"],
                   INVALID_INPUT)  # fmt: skip
     wanted = [p.strip() for text in patterns for p in text.split(",") if p.strip()]
+    empty = [text for text in patterns if not any(p.strip() for p in text.split(","))]
+    if empty:  # else an empty pattern would select nothing and so quietly run every ask
+        cli._fail([f"--only {show(empty[0])}: names no ask; give an ask id or a pattern, e.g. "
+                   f"--only 'route-*' (aidopt asks without --only runs them all)"],
+                  INVALID_INPUT)  # fmt: skip
     every = asks_module.generate(scn, binding=[a.id for a in scn.arcs])  # a superset of ids
     problems = check_patterns(wanted, every)
     if problems:
