@@ -207,6 +207,18 @@ def _validate(model: type[BaseModel], data: object, where: str, problems: list[s
         return None
 
 
+def _named_by(problems: list[str], before: int, path: Path, field: str, named_in: Path) -> None:
+    """Say which field of which file named `path`, in each problem reading it just gave that is
+    about the file as a whole (where it lies, its size, kind, encoding or syntax, a ragged row):
+    the user may not know which file a table is read from."""
+    first_row = True
+    for i in range(before, len(problems)):
+        whole = problems[i].startswith(f"{path}:")
+        if (whole or first_row and problems[i].startswith(f"{path},")) and field not in problems[i]:
+            problems[i] += f" (the file {field} names in {named_in})"
+            first_row = first_row and whole
+
+
 def _read_yaml(path: Path, problems: list[str], within: Path | None = None) -> dict | None:
     return read_yaml(path, problems, within)
 
@@ -229,6 +241,13 @@ def _read_csv(
     header, cells = table
     columns = {(f.alias or n): f for n, f in row_model.model_fields.items()}
     if header and not set(header) & set(columns):  # not this table: quote nothing from it
+        for sep in (";", "\t", "|"):
+            named = [c.strip() for c in sep.join(header).split(sep)]
+            if len(named) > 1 and set(named) & set(columns):  # this table, other separators
+                problems.append(f"{path}: its first line {show(','.join(header))} separates the "
+                                f"columns by {sep!r}; aidopt reads comma-separated tables "
+                                f"(columns {listing(columns)})")  # fmt: skip
+                return None
         problems.append(f"{path}: its first line names none of the columns {listing(columns)}")
         return None
     required = [c for c, f in columns.items() if f.is_required()]
@@ -668,12 +687,15 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
             may_be_empty=name in MAY_BE_EMPTY,
             edits=table_edits.get(name, ()),
         )
+        _named_by(problems, before, files[name], f"tables.{name}", scenario_file)
         if len(problems) > before and name in table_sets:
             # The cells an override changed are reported like the file's own: say which.
             problems.append(f"{files[name]}: read with --set "
                             f"{clip(' '.join(table_sets[name]))}")  # fmt: skip
         rows_left -= len(scn[name] or ())
+    before = len(problems)
     sanctions_raw = _read_yaml(files["sanctions"], problems, within=folder)
+    _named_by(problems, before, files["sanctions"], "tables.sanctions", scenario_file)
     for path_parts, value in sanction_edits:
         try:
             if sanctions_raw is not None:
@@ -701,10 +723,14 @@ def load_scenario(folder: str | Path, overrides: Sequence[str] = ()) -> Scenario
     mobility = needs = None
     if config.tables.mobility:
         files["mobility"] = folder / config.tables.mobility
+        before = len(problems)
         mobility = _read_mobility(files["mobility"], province_ids, problems, within=folder)
+        _named_by(problems, before, files["mobility"], "tables.mobility", scenario_file)
     if config.tables.needs:
         files["needs"] = folder / config.tables.needs
+        before = len(problems)
         needs = _read_csv(files["needs"], NeedRow, problems, folder, max(rows_left, 0))
+        _named_by(problems, before, files["needs"], "tables.needs", scenario_file)
         if needs is not None:
             problems += check_needs(needs, scn, config, files["needs"])
     warm = None

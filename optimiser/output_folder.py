@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from optimiser.reading import listing
+from optimiser.reading import listing, show
 
 MARKER = ".aidopt-result.json"
 """Names the command, version, time and every file (with size and SHA-256) aidopt wrote."""
@@ -453,7 +453,7 @@ def _refuse_protected(given: Path, target: Path, inputs: Iterable[Path]) -> None
     cwd = Path.cwd().resolve()
     if cwd.is_relative_to(target):
         what = "the working folder" if cwd == target else f"an ancestor of the working folder {cwd}"
-        raise OutputError(f"--out {given}: is {what}; aidopt would replace it whole: "
+        raise OutputError(f"--out {show(str(given))}: is {what}; aidopt would replace it whole: "
                           f"choose a new folder, e.g. --out results/NAME")  # fmt: skip
     try:
         home = Path.home().resolve()
@@ -461,12 +461,13 @@ def _refuse_protected(given: Path, target: Path, inputs: Iterable[Path]) -> None
         home = None
     if home is not None and home.is_relative_to(target):
         what = "the home folder" if home == target else f"an ancestor of the home folder {home}"
-        raise OutputError(f"--out {given}: is {what}; choose a new folder")
+        raise OutputError(f"--out {show(str(given))}: is {what}; choose a new folder")
     for item in inputs:
         resolved = Path(item).resolve()
         if resolved.is_relative_to(target):
             raise OutputError(
-                f"--out {given}: is or holds the input {item}; choose a folder outside it"
+                f"--out {show(str(given))}: is or holds the input {item}; choose a folder "
+                f"outside it"
             )
 
 

@@ -42,6 +42,10 @@ def resolve(scenario: str | Path | None) -> Path:
     names = shipped_names()
     if str(scenario) in names:
         return shipped_folder() / str(scenario)
+    if path.exists():  # a file (a scenario.yaml, say), or a device: not a scenario folder
+        hint = f"; give its folder {path.parent}" if path.name == "scenario.yaml" else ""
+        raise ScenarioError([f"{scenario}: is a file, not a scenario folder{hint} (a scenario "
+                             f"is a folder holding scenario.yaml and its tables)"])  # fmt: skip
     guess = did_you_mean(str(scenario), names)
     raise ScenarioError(
         [

@@ -80,7 +80,10 @@ def read_plan(path: Path, samples: int | None = None) -> Plan:
         guess = " (the commands are: run, collect, analyse)" if path.suffix == "" else ""
         raise ScenarioError([f"{path}: no such sweep file{guess}"])
     sweep = read_sweep(path, samples)
-    folder = scenarios.resolve(sweep.scenario)
+    try:
+        folder = scenarios.resolve(sweep.scenario)
+    except ScenarioError as exc:  # say which file's which field led there
+        raise ScenarioError([f"{where}, field 'scenario': {p}" for p in exc.problems]) from None
     fixed = expand_overrides(list(sweep.set))
     try:
         base = load_scenario(folder, fixed)
