@@ -82,6 +82,7 @@ def _claim(out_dir: str | Path, command: str, inputs: Iterable[Path]) -> Output:
     output = Output(given, target, command, lock_fd, created)
     try:
         _recover(target)
+        clear_stale(target.parent, keep=target.name)
     except BaseException:
         output.close()
         raise
@@ -176,6 +177,8 @@ def write_file(path: str | Path, write: Callable[[Path], None], command: str) ->
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{path}: cannot make the folder {folder} ({exc.strerror})") from None
+    for parent in (folder, folder.parent):  # beside the file, and beside its result folder
+        clear_stale(parent)
     marker = _read_marker(folder)
     lock = _lock(folder) if marker is not None else None
     tmp = folder / f".{path.name}.partial-{os.getpid()}"
@@ -578,6 +581,55 @@ def _lock(target: Path) -> int:
 
 
 # --- start-up recovery -------------------------------------------------------------------------
+
+
+def clear_stale(parent: Path, keep: str = "") -> None:
+    """Clear what killed aidopt commands left beside their outputs in `parent` (lock files,
+    `.NAME.partial-*` and `.NAME.old-*` folders, a file's `.NAME.partial-PID`), so that a listing
+    of `results/` shows results only. A folder's leftovers are cleared under its lock, taken
+    without waiting (one still held is a writer at work and is left alone), with the same
+    recovery as its own next start-up; a file's staged copy once its process is gone."""
+    try:
+        entries = [e.name for e in os.scandir(parent) if e.name.startswith(".")]
+    except OSError:
+        return
+    targets: set[str] = set()
+    for n in entries:
+        if n.endswith(".aidopt-lock"):
+            targets.add(n[1 : -len(".aidopt-lock")])
+        for kind in (".partial-", ".old-"):
+            head, sep, tail = n[1:].rpartition(kind)
+            if not sep or not head:
+                continue
+            path = parent / n
+            if kind == ".partial-" and tail.isdigit() and path.is_file() and not path.is_symlink():
+                if not _alive(int(tail)):
+                    path.unlink(missing_ok=True)  # write_file's staged copy, its writer gone
+            elif path.is_dir() and not path.is_symlink():
+                targets.add(head)
+    for name in sorted(targets - {keep}):
+        target = parent / name
+        try:
+            fd = _lock(target)
+        except OutputError:
+            continue  # held: a writer at work
+        try:
+            _recover(target)
+        except OSError:
+            pass  # left for the folder's own next start-up, which reports what is wrong
+        finally:
+            _unlock(target, fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's, or not a pid: leave it
+    return True
+
 
 
 def _hidden_folder(target: Path, kind: str) -> Path:
