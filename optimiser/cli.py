@@ -369,6 +369,7 @@ def lp(scenario: str, file: Path, overrides: tuple[str, ...]) -> None:
     from optimiser.lp_export import write_first_lp
 
     scn = _load(_folder(scenario), overrides)
+    check_writable(_file(file, file))  # before the LP is built
     try:
         written = write_first_lp(scn, _file(file, file))
     except OutputError as exc:
@@ -528,6 +529,7 @@ def export(results: Path, xlsx: str | None, quiet: bool, verbose: int) -> None:
 
     result = _result(results)
     path = _file(Path(xlsx) if xlsx else None, results / "plan.xlsx")
+    check_writable(path)  # before the workbook is built
     with reporting(verbosity_of(quiet, verbose)), reading_result(result):
         log.info("writing %s", path)
         write_workbook(result, path)
@@ -588,6 +590,7 @@ def compare(a: Path, b: Path, out: Path | None) -> None:
     first, second = _result(a), _result(b)
     default = b.resolve().parent / f"compare-{a.resolve().name}-vs-{b.resolve().name}.csv"
     path = _file(out, default)
+    check_writable(path)  # before anything is compared
     with reading_result(first, second):
         table = compare_results(first, second)
         shown = format_table(table, first, second)

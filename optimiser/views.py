@@ -40,15 +40,37 @@ class ResultError(ReadError):
     """A folder that is not a readable aidopt result (exit status 2)."""
 
 
-SUMMARY_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "scenario": str,
-    "coupling": dict,
-    "spending_usd": dict,
-    "fill_rate": dict,
-    "timings_s": dict,
-}
-"""Fields of summary.json every view reads, with their JSON types; the rest are checked where
-they are read (see `reading_result`)."""
+NUMBER = "number"
+SUMMARY_FIELDS: dict[str, object] = {
+    "scenario": str, "status": str, "epidemic": str, "horizon_date": str, "outlook_date": str,
+    **dict.fromkeys(("deaths_no_aid", "deaths_with_plan", "infections_no_aid",
+                     "infections_with_plan", "budget_value_deaths_per_usd"), NUMBER),
+    **dict.fromkeys(("by_window", "reproduction_number", "spending_usd", "fill_rate",
+                     "fill_rate_reachable", "timings_s"), {"*": NUMBER}),
+    "lp": {"columns": NUMBER, "rows": NUMBER},
+    "coupling": {"mode": str, "iterations": NUMBER, "converged": bool},
+    "provenance": dict,
+}  # fmt: skip
+"""The JSON types of the summary.json fields the views read: a type, NUMBER (a number or
+null), or a mapping (`"*"`: every value) whose leaves are checked alike; other fields, and
+fields that are absent, are left to `reading_result`."""
+
+
+def _wrong_types(value: object, kind: object, where: str) -> list[str]:
+    """The fields under `value` (named from `where`) that are not of `kind`."""
+    if isinstance(kind, dict):
+        if value is None:  # a group the run had none of (an R without the epidemic model)
+            return []
+        if not isinstance(value, dict):
+            return [f"{where} ({json_kind(value)})"]
+        return [w for key, item in value.items() if (inner := kind.get(key, kind.get("*")))
+                for w in _wrong_types(item, inner, f"{where}.{key}")]  # fmt: skip
+    if kind == NUMBER:
+        if isinstance(value, dict):  # a table of numbers (by_window: what, then when)
+            return _wrong_types(value, {"*": NUMBER}, where)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return [] if value is None or number else [f"{where} ({json_kind(value)})"]
+    return [] if isinstance(value, kind) else [f"{where} ({json_kind(value)})"]  # type: ignore
 
 
 @dataclass(frozen=True)
@@ -93,11 +115,12 @@ def check_summary(path: Path, summary: object) -> None:
     if not isinstance(summary, dict):
         raise ResultError(f"{path}: holds {json_kind(summary)}; aidopt writes an object {{...}} "
                           f"of the run's figures there")  # fmt: skip
-    wrong = [f"{k} ({type(summary[k]).__name__})" for k, kind in SUMMARY_FIELDS.items()
-             if k in summary and not isinstance(summary[k], kind)]  # fmt: skip
+    wrong = [w for k, kind in SUMMARY_FIELDS.items() if k in summary
+             for w in _wrong_types(summary[k], kind, k)]  # fmt: skip
     if wrong:
-        raise ResultError(f"{path}: field(s) of the wrong type: {listing(wrong)}; aidopt writes "
-                          f"text for scenario and objects for the others")  # fmt: skip
+        raise ResultError(f"{path}: field(s) of the wrong type: {listing(wrong)}; aidopt "
+                          f"writes numbers (or null) there, text for names, an object for a "
+                          f"group")  # fmt: skip
 
 
 @contextmanager

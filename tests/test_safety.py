@@ -153,7 +153,7 @@ def test_protected_folders_are_refused(out, tiny, tmp_path, monkeypatch):
     before = tree(tmp_path)
     result = cli("run", str(tiny), "--out", out)
     assert result.exit_code == 2
-    assert result.output.startswith(f"error:\n  --out {out}: is ")
+    assert result.output.startswith(f"error:\n  --out {out!r}: is ")  # quoted: '.' reads as a value
     assert "Traceback" not in result.output
     assert tree(tmp_path) == before
 
