@@ -520,6 +520,19 @@ def check_epidemic(scn: dict, config: ScenarioConfig) -> list[str]:
         for p, v in (config.epidemic and config.epidemic.initial_infections or {}).items()
         if v < 0
     ]
+    epi = config.epidemic
+    if epi is not None:  # more people infected at day 0 than live there: S would go negative
+        seeds = epi.initial_infections or {}
+        for p in scn["provinces"]:
+            exposed = epi.initial_infections_factor * seeds.get(p.id, p.initial_infections)
+            if exposed > p.population:
+                problems.append(
+                    f"scenario.yaml, epidemic.initial_infections_factor: "
+                    f"{epi.initial_infections_factor:g} x {seeds.get(p.id, p.initial_infections):g}"
+                    f" initial infections in {p.id} is {exposed:,.0f} people, more than its "
+                    f"population {p.population:,}; valid: at most the population"
+                )
+                break
     for name, (low, high) in config.calibration.bounds.items():
         if not 0 <= low < high <= CALIBRATION_LIMITS[name]:
             problems.append(

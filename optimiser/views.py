@@ -54,6 +54,8 @@ SUMMARY_FIELDS: dict[str, object] = {
 """The JSON types of the summary.json fields the views read: a type, NUMBER (a number or
 null), or a mapping (`"*"`: every value) whose leaves are checked alike; other fields, and
 fields that are absent, are left to `reading_result`."""
+SUMMARY_REQUIRED = ("scenario", "coupling", "spending_usd", "fill_rate", "timings_s", "lp")
+"""Fields every summary.json of `aidopt run` has (see `optimiser.results.summary_of`)."""
 
 
 def _wrong_types(value: object, kind: object, where: str) -> list[str]:
@@ -115,6 +117,10 @@ def check_summary(path: Path, summary: object) -> None:
     if not isinstance(summary, dict):
         raise ResultError(f"{path}: holds {json_kind(summary)}; aidopt writes an object {{...}} "
                           f"of the run's figures there")  # fmt: skip
+    missing = [k for k in SUMMARY_REQUIRED if k not in summary]
+    if missing:
+        raise ResultError(f"{path}: has no {listing(missing)}; every summary aidopt run writes "
+                          f"has them: write it again with aidopt run")  # fmt: skip
     wrong = [w for k, kind in SUMMARY_FIELDS.items() if k in summary
              for w in _wrong_types(summary[k], kind, k)]  # fmt: skip
     if wrong:
