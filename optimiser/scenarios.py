@@ -13,6 +13,7 @@ from pathlib import Path
 
 from optimiser.inputs import ScenarioError
 from optimiser.output_folder import MARKER, write_atomically
+from optimiser.reading import MAX_TABLE_BYTES
 from optimiser.suggest import did_you_mean
 
 DEFAULT = "korea-2020"
@@ -59,7 +60,19 @@ def copy_scenario(source: Path, target: Path) -> list[Path]:
     """Copy a scenario folder's files into a new or empty `target`, all or nothing."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ScenarioError([f"{target}: exists and is not an empty folder; choose a new one"])
+    if not (source / "scenario.yaml").is_file():
+        raise ScenarioError([f"--from {source}: holds no scenario.yaml, so it is not a scenario "
+                             f"folder (an aidopt result is not one either); give a scenario "
+                             f"folder or a shipped scenario's name"])  # fmt: skip
     files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+    problems: list[str] = []
+    for p in files:  # the same bounds as reading the scenario: contained, regular, capped
+        read_problems: list[str] = []
+        if check_copyable(p, source, read_problems):
+            continue
+        problems += read_problems
+    if problems:
+        raise ScenarioError(problems)
 
     def copier(source_file: Path) -> Callable[[Path], None]:
         def copy(staged: Path) -> None:
@@ -71,3 +84,21 @@ def copy_scenario(source: Path, target: Path) -> list[Path]:
     # The copy is the user's to edit, not an aidopt result: it carries no result marker.
     (target / MARKER).unlink(missing_ok=True)
     return written
+
+
+def check_copyable(path: Path, folder: Path, problems: list[str]) -> bool:
+    """Whether `path` is a regular file inside `folder` within the tables' size cap (a link out
+    of the folder, a device or a huge file is not copied, as it would not be read)."""
+    before = len(problems)
+    if path.is_symlink() and not path.resolve().is_relative_to(folder.resolve()):
+        problems.append(f"{path}: lies outside the scenario folder {folder}; a scenario's files "
+                        f"are copied only from inside it")  # fmt: skip
+        return False
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        problems.append(f"{path}: cannot be read ({exc.strerror})")
+        return False
+    if size > MAX_TABLE_BYTES:
+        problems.append(f"{path}: {size:,} bytes; at most {MAX_TABLE_BYTES:,} are copied")
+    return len(problems) == before

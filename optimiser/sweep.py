@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,9 @@ def read_plan(path: Path, samples: int | None = None) -> Plan:
     where = str(path)
     if not path.is_file():
         guess = " (the commands are: run, collect, analyse)" if path.suffix == "" else ""
-        raise ScenarioError([f"{path}: no such sweep file{guess}"])
+        what = "is a folder, not a sweep file" if path.is_dir() else "no such sweep file" \
+            if not os.path.lexists(path) else "is not a regular file, so not a sweep file"
+        raise ScenarioError([f"{path}: {what}{guess}"])
     sweep = read_sweep(path, samples)
     try:
         folder = scenarios.resolve(sweep.scenario)

@@ -616,3 +616,31 @@ def test_what_a_killed_run_left_beside_its_output_is_cleared_by_the_next_command
     done = cli("run", str(tiny), "--out", str(results / "b"), "-q")
     assert done.exit_code == 0, done.output
     assert sorted(os.listdir(results)) == ["b"]
+
+
+# --- more of the corpus: every command's inputs ---------------------------------------------------
+
+
+def test_init_from_a_folder_that_is_not_a_scenario_is_refused(result, tmp_path):
+    refused(cli("init", str(tmp_path / "new"), "--from", str(result)), "holds no scenario.yaml")
+    assert not (tmp_path / "new").exists()
+
+
+def test_init_does_not_copy_a_link_out_of_the_scenario(default_copy, tmp_path):
+    (default_copy / "notes.csv").symlink_to("/etc/passwd")
+    refused(cli("init", str(tmp_path / "new"), "--from", str(default_copy)),
+            "notes.csv: lies outside the scenario folder")  # fmt: skip
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.mkdir(), "is a folder, not a sweep file"),
+    (lambda p: p.symlink_to("/dev/zero"), "is not a regular file, so not a sweep file"),
+    (lambda p: p.write_text("[1, 2]"), "expected a mapping of keys to values, got list"),
+    (lambda p: p.write_bytes(b"\xff\xfe\x00"), "cannot be read as UTF-8"),
+])  # fmt: skip
+def test_a_sweep_file_that_is_not_one_is_a_named_refusal(make, message, tmp_path):
+    path = tmp_path / "sweep.yaml"
+    make(path)
+    refused(cli("sweep", str(path), "--out", str(tmp_path / "out")), message)
+    assert not (tmp_path / "out").exists()
