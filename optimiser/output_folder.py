@@ -244,6 +244,12 @@ def check_writable(path: str | Path) -> None:
         raise OutputError(f"{path}: cannot write in {existing} (permission denied)")
 
 
+def _added_by(entry: object) -> dict:
+    """The `added_by` of a marker entry `write_file` made, to carry into a new digest."""
+    return {"added_by": entry["added_by"]} if isinstance(entry, dict) and "added_by" in entry \
+        else {}  # fmt: skip
+
+
 def _same(path: Path, entry: object) -> bool:
     """Whether `path` still has the size and SHA-256 a marker entry recorded for it."""
     if not isinstance(entry, dict):
@@ -348,7 +354,8 @@ class Output:
         marker = _read_marker(self.target)
         names = marker["files"] if marker else {}
         _write_marker(self.target, self.command,
-                      {n: _digest(self.target / n, sync=True) for n in names})  # fmt: skip
+                      {n: {**_digest(self.target / n, sync=True), **_added_by(entry)}
+                       for n, entry in names.items()})  # fmt: skip
         self.installed = True
 
     def discard_in_place(self) -> None:
