@@ -65,6 +65,10 @@ class WriteError(OutputError):
 
 
 Writers = dict[str, Callable[[Path], None]]
+ADDED_BEFORE = frozenset({"report.html", "report.pdf", "plan.xlsx", "indices.csv", "indices.png",
+                          "tornado.png", "scatter.png"})  # fmt: skip
+"""Files `write_file` added to result folders before markers said so (`added_by`): a marker
+entry of one of these names, from an earlier aidopt, is still one aidopt may replace."""
 
 
 def _claim(out_dir: str | Path, command: str, inputs: Iterable[Path]) -> Output:
@@ -218,7 +222,8 @@ def check_writable(path: str | Path) -> None:
         raise OutputError(f"{path}: is aidopt's record of the folder; choose another file")
     marker = _read_marker(folder) if folder.is_dir() else None
     entry = marker["files"].get(path.name, False) if marker is not None else False
-    if entry is not False and not (isinstance(entry, dict) and "added_by" in entry):
+    added = isinstance(entry, dict) and ("added_by" in entry or path.name in ADDED_BEFORE)
+    if entry is not False and not added:
         raise OutputError(f"{path}: is one of the files of the aidopt "
                           f"{marker.get('command', '')} result in {folder}; aidopt never "
                           f"replaces it with another file: choose another file")  # fmt: skip
