@@ -8,7 +8,8 @@ With F the right-hand side and J its Jacobian in the state, lambda solves
 backwards, and the derivative of deaths at the end by the aid held in week w is the integral
 over that week of lambda^T dF/d(aid). Nothing depends on D, R or the running totals, so their
 lambda stay at 1 (D) and 0. Aid that continues past the plan's weeks (`carry`) is the last
-plan week's aid scaled, so its integrals after the plan add to that week's, scaled alike. Each segment's trajectory is integrated again with dense output from
+plan week's aid scaled, so its integrals after the plan add to that week's, scaled alike. Each
+segment's trajectory is integrated again with dense output from
 its stored start unless it is small enough to keep, so memory stays bounded at any size.
 """
 
@@ -39,8 +40,8 @@ from models.seir import (
     R,
     S,
     Segment,
-    V,
     Trajectory,
+    V,
     _rhs,
     loads,
     pressure,

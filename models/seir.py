@@ -221,6 +221,11 @@ class Rates:
         turnaround = p["test_turnaround_days"]
         rho = p["asymptomatic_relative_infectiousness"]
         has_pre, awaits = pre > 0, turnaround > 0
+        # Of the courses protecting against death (all or nothing), the share that protects
+        # against infection too, so that infection falls by efficacy_infection overall.
+        protected_from_infection = p["vaccine_efficacy_infection"] / np.maximum(
+            p["vaccine_efficacy_death"], TINY
+        )
         return cls(
             sigma=1.0 / p["latent_days"],
             to_pre=np.where(has_pre, 1.0 - a, 0.0),
@@ -247,8 +252,7 @@ class Rates:
             leak_spread=p["isolation_efficacy"] - p["isolation_efficacy_no_ipc"],
             background=p["background_suspects_per_day"],
             vaccine_protects=p["vaccine_efficacy_death"],
-            vaccinated_infection=np.clip(1.0 - p["vaccine_efficacy_infection"]
-                                         / np.maximum(p["vaccine_efficacy_death"], TINY), 0, 1),
+            vaccinated_infection=np.clip(1.0 - protected_from_infection, 0.0, 1.0),
         )
 
 

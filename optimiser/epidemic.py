@@ -330,7 +330,7 @@ def stack(setups: Sequence[EpidemicSetup]) -> EpidemicSetup:
                            ("mixing", setup.mixing, first.mixing),
                            ("plan weeks", setup.n_weeks, first.n_weeks),
                            ("outlook_weeks", setup.outlook_weeks, first.outlook_weeks),
-                           ("aid after the horizon", setup.carry, first.carry)):
+                           ("aid after the horizon", setup.carry, first.carry)):  # fmt: skip
             if not np.array_equal(a, b):
                 raise ValueError(f"draws must share the {what}; one draw changes it")  # fmt: skip
     params = SEIRParameters(**{
