@@ -206,6 +206,10 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
                 f"  {label} by {date} ({when}): {w[f'{key}_no_aid'][when]:>13,.0f} without aid "
                 f"-> {w[f'{key}_with_plan'][when]:,.0f} with the plan"
             )
+        if "counted_window" in summary:
+            c = summary["counted_window"]
+            lines.append(f"  counted: deaths to {c['end_date']} ({c['name']}, {c['weeks']} weeks); "
+                         f"{c['after_horizon_rule']}; vaccine: {c['vaccination']}")  # fmt: skip
         r = summary["reproduction_number"]
         lines.append(
             "  reproduction number without aid "

@@ -240,7 +240,23 @@ def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
         "by_window": by_window,
         "horizon_date": str(scn.config.start_date + dt.timedelta(days=horizon_day)),
         "outlook_date": str(scn.config.start_date + dt.timedelta(weeks=epi.outlook_weeks)),
+        "counted_window": counted_window(scn),
         "reproduction_number": outcome.reproduction_number,
+    }
+
+
+def counted_window(scn) -> dict[str, Any]:
+    """What the deaths a plan is judged by count, and what ends the epidemic: the window, the
+    aid after the horizon, the vaccine."""
+    epi = scn.epidemic
+    vaccine = epi.vaccination
+    return {
+        "name": "outlook",
+        "weeks": epi.outlook_weeks,
+        "end_date": str(scn.config.start_date + dt.timedelta(weeks=epi.outlook_weeks)),
+        "after_horizon": epi.after_horizon.aid,
+        "after_horizon_rule": epi.after_horizon.describe(),
+        "vaccination": "none" if vaccine is None else vaccine.describe(),
     }
 
 
