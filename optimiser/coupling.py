@@ -393,9 +393,9 @@ def search(loop: Loop, start: Search | None = None, first: Point | None = None,
                 converged_on = "one-way"
                 break
             gradient = loop.gradient(current)
-            kept = [h.actual for h in history if h.accepted]
-            if (cfg.mode == "closed-loop" and len(kept) >= cfg.stall_steps
-                    and sum(kept[-cfg.stall_steps:]) <= band(loop.cfg, current.deaths)):  # fmt: skip
+            kept = [h.actual for h in history if h.accepted][-cfg.stall_steps :]
+            stalled = len(kept) == cfg.stall_steps and sum(kept) <= band(loop.cfg, current.deaths)
+            if cfg.mode == "closed-loop" and stalled:
                 converged_on = "stalled"
                 break
         if ratio <= ACCEPT:

@@ -352,11 +352,6 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
     return ds
 
 
-COUNTED_WINDOW = "outlook"
-"""The window whose deaths the loop values and the rules of thumb are judged in (deaths by
-the end of `epidemic.outlook_weeks`)."""
-
-
 def _rules_of_thumb(outcome: Outcome) -> dict[str, Any]:
     """summary.json's `rules_of_thumb` (`optimiser.rules.summary`), where there are rules."""
     if not outcome.rules or outcome.no_aid_deaths is None or outcome.plan_deaths is None:
@@ -364,7 +359,8 @@ def _rules_of_thumb(outcome: Outcome) -> dict[str, Any]:
     from optimiser.rules import summary
 
     return {"rules_of_thumb": summary(outcome.rules, outcome.no_aid_deaths, outcome.plan_deaths,
-                                      COUNTED_WINDOW, outcome.rule_deaths_by_draw)}  # fmt: skip
+                                      counted_window(outcome.scenario)["name"],
+                                      outcome.rule_deaths_by_draw)}  # fmt: skip
 
 
 def _starts(outcome: Outcome) -> dict[str, Any]:

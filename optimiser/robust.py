@@ -11,7 +11,6 @@ import time
 import numpy as np
 
 from models.seir import D
-
 from optimiser.allocation import Plan
 from optimiser.coupling import Ensemble, Loop, Outcome, Point, Risk, Search, outcome_of, search
 from optimiser.epidemic import EpidemicSetup

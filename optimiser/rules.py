@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.seir import AID, CARE, D
-from optimiser.allocation import AllocationLP, Plan
+from optimiser.allocation import Plan
 from optimiser.epidemic import drivers_from_trajectory
 from optimiser.lp import INF, ArrayLP
 
@@ -168,7 +168,8 @@ def pro_rata(weights: np.ndarray, reach: np.ndarray) -> np.ndarray:
 def split_totals(aid: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(capacity, P, W) the plan's own weekly total of each lever shared in proportion to
     `weights` (P,) or (capacity, P, W): a same-supply split the plan must beat."""
-    w = np.broadcast_to(weights, aid.shape).astype(float)
+    weights = np.asarray(weights, dtype=float)
+    w = np.broadcast_to(weights[None, :, None] if weights.ndim == 1 else weights, aid.shape)
     total = w.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(total > 0, w / total, 1.0 / aid.shape[1])
