@@ -87,12 +87,11 @@ class AllocationLP:
     """Build once with `AllocationLP(scenario, network)`; then `update(...)` and `solve()`."""
 
     def __init__(self, scenario: Scenario, net: Network, epidemic: bool | None = None,
-                 cvar_draws: int = 0, extra=None):  # fmt: skip
+                 cvar_draws: int = 0):  # fmt: skip
         """`epidemic` (default: the scenario has no needs.csv) builds the aid capacities;
         without, `use` is bounded by needs given to `update`. `cvar_draws` > 0 builds the rows
         that make harm the mean deaths of the worst `objective.cvar_share` of that many
-        draws (`worst_draws`). `extra(lp, scenario)` adds further families (the rules of
-        thumb's shares, `optimiser.rules`)."""
+        draws (`worst_draws`)."""
         start = time.perf_counter()
         self.scenario, self.net = scenario, net
         cfg = scenario.config
@@ -119,8 +118,6 @@ class AllocationLP:
             team_cover(lp, scenario)
         if cvar_draws:
             worst_draws(lp, cvar_draws)
-        if extra is not None:
-            extra(lp, scenario)
         self.spending_cost = np.concatenate(lp.cost)
         self.method = cfg.solver.method if cfg.solver.method != "auto" else "simplex"
         # Only the closed loop re-solves stage 1; one LP is best solved with HiGHS's defaults.

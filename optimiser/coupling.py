@@ -181,14 +181,8 @@ class Loop:
         self.net = build_network(scenario)
         if scenario.needs is None:
             self.epidemic = epidemic or EpidemicSetup.from_scenario(scenario)
-        # The rules of thumb (`optimiser.rules`) re-solve this LP with their share rows, free
-        # while the loop solves; the robust search needs no rules of its own.
-        from optimiser.rules import share_rows
-
-        rules = scenario.needs is None and risk.kind == "nominal"
         self.lp = AllocationLP(scenario, self.net,
-                               cvar_draws=self.epidemic.n_draws if risk.kind == "cvar" else 0,
-                               extra=share_rows if rules else None)  # fmt: skip
+                               cvar_draws=self.epidemic.n_draws if risk.kind == "cvar" else 0)
         self.clock["build"] = time.perf_counter() - t0
         self.usd_per_death = self.cfg.objective.usd_per_death_averted
         self.n_p, self.n_w = len(scenario.provinces), scenario.n_weeks
