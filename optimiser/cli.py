@@ -265,7 +265,7 @@ def format_rules(summary: dict) -> list[str]:
             rules["plan_averts_more_than_best_rule_share"]  # fmt: skip
         lines.append(f"  rules of thumb, deaths by the {rules['window']}'s end: {shown}")
         lines.append(f"  the plan averts {more:,.0f} more deaths than the best rule of thumb "
-                     f"({rules['best_rule']}), {share:+.0%} on what it averts")  # fmt: skip
+                     f"({rules['best_rule']}), {share:.0%} more than that rule averts")  # fmt: skip
     coupling = summary["coupling"]
     if len(coupling.get("starts") or ()) > 1:
         ends = ", ".join(f"{s['start']} {s['deaths']:,.0f}" for s in coupling["starts"])

@@ -140,3 +140,17 @@ def test_dprk_plan_beats_every_rule_and_its_splits_and_its_starts_agree(dprk_mul
         assert "starts ended" in done.output
     _beats_rules(summary)
     _beats_own_splits(out, DPRK, ["coupling.multi_start=true"])
+
+
+def test_with_draws_each_rule_is_met_by_the_same_draws(tmp_path):
+    out = tmp_path / "short"
+    done = run_aidopt("run", DEFAULT_SCENARIO, "--out", out, "--draws", "3", "-q",
+                      "--set", "horizon_weeks=4", "--set", "epidemic.outlook_weeks=12",
+                      "--set", "coupling.mode=one-way")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    summary = json.loads((out / "summary.json").read_text())
+    plan = summary["uncertainty"]["deaths_with_plan"]
+    for rule in summary["rules_of_thumb"]["rules"]:
+        drawn = rule["uncertainty"]["deaths"]
+        assert drawn["p5"] <= drawn["p50"] <= drawn["p95"]
+        assert drawn["p50"] != pytest.approx(plan["p50"], rel=1e-9)  # its own aid, not the plan's
