@@ -83,6 +83,12 @@ def main() -> None:
     a, b = rows["nominal"], rows[args.robustness]
     print(f"robust / nominal: median {b['p50'] / a['p50']:.3f}, p90 {b['p90'] / a['p90']:.3f}; "
           f"p90 without aid {a['no_aid_p90']:,.0f}")  # fmt: skip
+    print(f"90th percentile on the same {args.test_draws} fresh draws: {args.robustness} plan "
+          f"{b['p90']:,.0f}, nominal plan {a['p90']:,.0f} (the robust plan's "
+          f"{(a['p90'] - b['p90']) / a['p90']:.1%} lower); what aid can move there: "
+          f"{a['no_aid_p90'] - a['p90']:,.0f} "
+          f"deaths ({(a['no_aid_p90'] - a['p90']) / a['no_aid_p90']:.1%} of the p90 without aid)"
+          )  # fmt: skip
     print(f"time: nominal {t_nom:.1f} s, {args.robustness} {t_rob:.1f} s (ratio "
           f"{t_rob / t_nom:.1f}); peak memory {m_nom:.0f} MB, {m_rob:.0f} MB (ratio "
           f"{m_rob / m_nom:.1f})")  # fmt: skip

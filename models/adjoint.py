@@ -7,7 +7,9 @@ With F the right-hand side and J its Jacobian in the state, lambda solves
 
 backwards, and the derivative of deaths at the end by the aid held in week w is the integral
 over that week of lambda^T dF/d(aid). Nothing depends on D, R or the running totals, so their
-lambda stay at 1 (D) and 0. Each segment's trajectory is integrated again with dense output from
+lambda stay at 1 (D) and 0. Aid that continues past the plan's weeks (`carry`) is the last
+plan week's aid scaled, so its integrals after the plan add to that week's, scaled alike. Each
+segment's trajectory is integrated again with dense output from
 its stored start unless it is small enough to keep, so memory stays bounded at any size.
 """
 
@@ -39,6 +41,7 @@ from models.seir import (
     S,
     Segment,
     Trajectory,
+    V,
     _rhs,
     loads,
     pressure,
@@ -70,8 +73,15 @@ def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_
     # unit of infectious pressure in each province.
     w = l3[E] - l3[S]
     foi = seg.beta * ((pressure(y3, k, ld) * model.inv_population) @ model.mixing_t)
-    psi = ((w * seg.beta * y3[S]) @ model.mixing) * model.inv_population
+    exposed = w * seg.beta * y3[S]
     g3[S] += w * foi
+    if model.vaccinates:
+        # S -> V at nu e_death S; V -> A at foi x relative rate x V.
+        w_v = (l3[ASY] - l3[V]) * k.vaccinated_infection
+        exposed = exposed + w_v * seg.beta * y3[V]
+        g3[V] += w_v * foi
+        g3[S] += seg.vaccination * k.vaccine_protects * (l3[V] - l3[S])
+    psi = (exposed @ model.mixing) * model.inv_population
     transmitting = y3[QPRE] + y3[Q] + k.rho * y3[QA]
     # d(leak) / d(isolated) = leak_spread * slope * supplied / isolated^2, and likewise in H.
     d_protected_iso = ld.isolated_slope / ld.isolated
@@ -110,15 +120,25 @@ def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_
 
 
 def deaths_gradient(model: Model, initial_exposed, n_days: int, contact=None, aid=None,
-                    weeks: int | None = None, rtol: float = 1e-6, atol: float = 1e-6
-                    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                    weeks: int | None = None, rtol: float = 1e-6, atol: float = 1e-6,
+                    vaccination=None, carry=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """States as `Model.integrate` gives them, and d(deaths by day n_days, summed over
     provinces) / d(each capacity in AID held through a week) for the first `weeks` weeks (all if
-    None): (B, capacity, P, weeks), in deaths per (person or test a day) held for the week."""
+    None): (B, capacity, P, weeks), in deaths per (person or test a day) held for the week.
+    `carry` as in `gradient_along` (the aid after the weeks must then be carried so)."""
     weeks = -(-n_days // 7) if weeks is None else weeks
-    forward = model.trajectory(initial_exposed, n_days, contact, aid, weeks, rtol, atol,
-                               keep_dense(model, n_days))  # fmt: skip
-    return forward.people, gradient_along(model, forward, weeks, rtol, atol)
+    split = weeks + (0 if carry is None else carry_weeks(carry))
+    forward = model.trajectory(initial_exposed, n_days, contact, aid, split, rtol, atol,
+                               keep_dense(model, n_days), vaccination)  # fmt: skip
+    return forward.people, gradient_along(model, forward, weeks, rtol, atol, carry)
+
+
+def carry_weeks(carry) -> int:
+    """Weeks after the plan over which `carry` changes: the segments must be split weekly over
+    these for `gradient_along` to weigh each by its week's share."""
+    carry = np.asarray(carry, dtype=float)
+    changes = np.flatnonzero(carry[1:] != carry[:-1])
+    return int(changes[-1]) + 2 if changes.size else 1
 
 
 def keep_dense(model: Model, n_days: int) -> bool:
@@ -127,9 +147,12 @@ def keep_dense(model: Model, n_days: int) -> bool:
 
 
 def gradient_along(model: Model, forward: Trajectory, weeks: int, rtol: float = 1e-6,
-                   atol: float = 1e-6) -> np.ndarray:  # fmt: skip
+                   atol: float = 1e-6, carry=None) -> np.ndarray:  # fmt: skip
     """The adjoint pass of `deaths_gradient` along an integration already made; its segments
-    must be split weekly over the first `weeks` weeks (`Model.trajectory`)."""
+    must be split weekly over the first `weeks` weeks (`Model.trajectory`), and over the
+    `carry_weeks(carry)` after them. `carry` (weeks after the plan,): the share of the last plan
+    week's aid held in each week after it (its last value for the rest), None for none."""
+    carry = None if carry is None else np.asarray(carry, dtype=float)
     n_b, n_p = model.shape[1:]
     segments, solutions, states = forward.segments, forward.solutions, forward.states
     n_cells, n_aid = n_b * n_p, len(AID)
@@ -153,9 +176,12 @@ def gradient_along(model: Model, forward: Trajectory, weeks: int, rtol: float = 
         if not back.success:
             raise RuntimeError(f"adjoint integration failed on days {seg.start}-{seg.stop}")
         lam = back.y[: lam.size, -1].reshape(model.shape)
-        if seg.start // 7 < weeks:
+        week, share = seg.start // 7, 1.0
+        if week >= weeks and carry is not None and weeks > 0:
+            week, share = weeks - 1, carry[min(week - weeks, carry.size - 1)]
+        if week < weeks and share != 0.0:
             # Integrated from stop back to start, the accumulators hold minus each integral.
-            gradient[:, :, :, seg.start // 7] -= (
+            gradient[:, :, :, week] -= share * (
                 back.y[lam.size :, -1].reshape(n_aid, n_b, n_p).transpose(1, 0, 2)
             )
     return gradient

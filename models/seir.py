@@ -15,6 +15,8 @@ Compartments per province (persons):
     H   in hospital
     R   recovered
     D   dead
+    V   vaccinated and protected against death: infected only at a reduced rate, and then a
+        mild case (into A: infectious as an asymptomatic case, never in hospital)
 
 and four running totals since day 0 (persons): symptomatic onsets in the community, detections,
 hospital admissions and discharges alive, from which the demand step reads weekly flows.
@@ -31,6 +33,12 @@ Flows per day (a = asymptomatic share, rho their relative infectiousness)::
     I, T, Q -> H | R   at 1 / infectious_days, a share hospital_share to H
     A, QA -> R    at 1 / (presymptomatic_days + infectious_days)
     H -> D | R    H / stay_days, a share fatality dies
+    S -> V        nu(t) e_death S: nu courses a person a day (the campaign's doses spread over
+                  everyone alive, so doses to the infected and recovered are spent on them),
+                  e_death the share of courses that protect against death
+    V -> A        (1 - e_infection / e_death) times S's infection rate, so that a course cuts a
+                  person's chance of infection by e_infection and of death by e_death (all or
+                  nothing against death, leaky against infection among the protected)
 
 Aid acts through four capacities per province and day (`AID`), each compared with the load the
 epidemic itself puts on it at that moment, so that supplies spread thinner as cases grow:
@@ -72,10 +80,10 @@ import xarray as xr
 from numpy.typing import ArrayLike
 from scipy.integrate import solve_ivp
 
-COMPARTMENTS = ("S", "E", "P", "A", "I", "T", "QP", "Q", "QA", "H", "R", "D")
+COMPARTMENTS = ("S", "E", "P", "A", "I", "T", "QP", "Q", "QA", "H", "R", "D", "V")
 COUNTERS = ("onsets", "detections", "admissions", "discharges")
 STATES = COMPARTMENTS + COUNTERS
-(S, E, PRE, ASY, I, AWAIT, QPRE, Q, QA, H, R, D,
+(S, E, PRE, ASY, I, AWAIT, QPRE, Q, QA, H, R, D, V,
  ONSETS, DETECTIONS, ADMISSIONS, DISCHARGES) = range(len(STATES))  # fmt: skip
 INFECTED = (E, PRE, ASY, I, AWAIT, QPRE, Q, QA, H)
 """Compartments of the infected, in the order of the next-generation matrix."""
@@ -151,6 +159,11 @@ class SEIRParameters:
     """hospital patients the domestic system can care for, per province [persons]"""
     background_suspects_per_day: ArrayLike = 0.0
     """people with other fevers who are suspected cases, per province [persons/d]"""
+    vaccine_efficacy_infection: ArrayLike = 0.0
+    """share by which a vaccine course cuts a person's chance of infection [1]"""
+    vaccine_efficacy_death: ArrayLike = 0.0
+    """share by which it cuts a person's chance of death; at least the one against infection
+    [1]"""
 
 
 def per_draw(value: ArrayLike, n_draws: int, n_provinces: int) -> np.ndarray:
@@ -197,6 +210,8 @@ class Rates:
     leak_no_ipc: np.ndarray  # 1 - efficacy without IPC
     leak_spread: np.ndarray  # efficacy - efficacy_no_ipc: what IPC removes from the leak
     background: np.ndarray  # suspects a day with other fevers
+    vaccine_protects: np.ndarray  # share of courses protecting against death (S -> V)
+    vaccinated_infection: np.ndarray  # infection rate of V relative to S
 
     @classmethod
     def of(cls, params: SEIRParameters, n_draws: int, n_provinces: int) -> Rates:
@@ -206,6 +221,11 @@ class Rates:
         turnaround = p["test_turnaround_days"]
         rho = p["asymptomatic_relative_infectiousness"]
         has_pre, awaits = pre > 0, turnaround > 0
+        # Of the courses protecting against death (all or nothing), the share that protects
+        # against infection too, so that infection falls by efficacy_infection overall.
+        protected_from_infection = p["vaccine_efficacy_infection"] / np.maximum(
+            p["vaccine_efficacy_death"], TINY
+        )
         return cls(
             sigma=1.0 / p["latent_days"],
             to_pre=np.where(has_pre, 1.0 - a, 0.0),
@@ -231,6 +251,8 @@ class Rates:
             leak_no_ipc=1.0 - p["isolation_efficacy_no_ipc"],
             leak_spread=p["isolation_efficacy"] - p["isolation_efficacy_no_ipc"],
             background=p["background_suspects_per_day"],
+            vaccine_protects=p["vaccine_efficacy_death"],
+            vaccinated_infection=np.clip(1.0 - protected_from_infection, 0.0, 1.0),
         )
 
 
@@ -354,6 +376,7 @@ class Segment:
     stop: int
     beta: np.ndarray  # (B, P)
     aid: np.ndarray  # (4, B, P)
+    vaccination: np.ndarray | float = 0.0  # (B, 1) courses a person a day, or a scalar
 
 
 def _rhs(_t, y, model: Model, seg: Segment):
@@ -362,10 +385,17 @@ def _rhs(_t, y, model: Model, seg: Segment):
     ld = loads(y3, k, seg.aid)
     dy = model.base_matrix @ y + model.detection_matrix @ (y3 * ld.detection).ravel()
     d3 = dy.reshape(shape)
-    infections = seg.beta * ((pressure(y3, k, ld) * model.inv_population) @ model.mixing_t) * y3[S]
+    foi = seg.beta * ((pressure(y3, k, ld) * model.inv_population) @ model.mixing_t)
+    infections = foi * y3[S]
     deaths = (k.f_no - k.f_spread * ld.covered) * k.mu * y3[H]
     d3[S] -= infections
     d3[E] += infections
+    if model.vaccinates:
+        vaccinated = seg.vaccination * k.vaccine_protects * y3[S]
+        breakthrough = foi * k.vaccinated_infection * y3[V]
+        d3[S] -= vaccinated
+        d3[V] += vaccinated - breakthrough
+        d3[ASY] += breakthrough
     d3[R] -= deaths
     d3[D] += deaths
     d3[DISCHARGES] -= deaths
@@ -409,6 +439,11 @@ class Model:
         return self.mixing.T
 
     @cached_property
+    def vaccinates(self) -> bool:
+        """Whether any course protects: else V stays empty and its terms are skipped."""
+        return bool(np.any(self.rates.vaccine_protects > 0))
+
+    @cached_property
     def inv_population(self) -> np.ndarray:
         return 1.0 / self.population
 
@@ -419,11 +454,13 @@ class Model:
         y[E] = exposed
         return y
 
-    def segments(self, n_days: int, contact=None, aid=None, weeks: int = 0) -> list[Segment]:
+    def segments(self, n_days: int, contact=None, aid=None, weeks: int = 0,
+                 vaccination=None) -> list[Segment]:  # fmt: skip
         """Spans of constant input, so that the adaptive step never straddles a jump, split at
         the start of each of the first `weeks` weeks too (for the adjoint's weekly books).
         `contact` (days, P) or (B, days, P), one minus the contact reduction; `aid` (4, days, P)
-        or (B, 4, days, P) capacities as in AID."""
+        or (B, 4, days, P) capacities as in AID; `vaccination` (days,) or (B, days) courses a
+        person a day."""
         n_b, n_p = self.shape[1:]
         daily = np.zeros((n_b, len(AID), n_days, n_p))
         if aid is not None:
@@ -435,23 +472,31 @@ class Model:
         inputs = np.concatenate([beta[:, None], daily], axis=1)
         changes = np.flatnonzero(np.any(inputs[..., 1:, :] != inputs[..., :-1, :],
                                         axis=(0, 1, 3))) + 1  # fmt: skip
-        weekly = np.arange(0, min(n_days, 7 * weeks), 7)
-        bounds = np.union1d(np.concatenate([[0], changes, weekly]), [n_days])
+        # Split at the end of the last of those weeks too: what follows is not that week's.
+        weekly = np.arange(0, min(n_days, 7 * weeks + 1), 7)
+        nu = np.zeros((n_b, n_days))
+        if vaccination is not None:
+            nu = np.broadcast_to(np.asarray(vaccination, dtype=float), nu.shape)
+        jabs = np.flatnonzero(np.any(nu[:, 1:] != nu[:, :-1], axis=0)) + 1
+        bounds = np.union1d(np.concatenate([[0], changes, weekly, jabs]), [n_days])
         return [
-            Segment(int(a), int(b), beta[:, a], np.ascontiguousarray(daily[:, :, a].swapaxes(0, 1)))
+            Segment(int(a), int(b), beta[:, a], np.ascontiguousarray(daily[:, :, a].swapaxes(0, 1)),
+                    nu[:, a, None].copy())
             for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
+        ]  # fmt: skip
 
     def integrate(self, initial_exposed, n_days, contact=None, aid=None,
-                  rtol=1e-6, atol=1e-6) -> np.ndarray:  # fmt: skip
+                  rtol=1e-6, atol=1e-6, vaccination=None) -> np.ndarray:  # fmt: skip
         """States per (draw, state, province, day) for days 0..n_days."""
-        return self.trajectory(initial_exposed, n_days, contact, aid, 0, rtol, atol).people
+        return self.trajectory(initial_exposed, n_days, contact, aid, 0, rtol, atol,
+                               vaccination=vaccination).people  # fmt: skip
 
     def trajectory(self, initial_exposed, n_days, contact=None, aid=None, weeks: int = 0,
-                   rtol=1e-6, atol=1e-6, dense: bool = False) -> Trajectory:  # fmt: skip
+                   rtol=1e-6, atol=1e-6, dense: bool = False, vaccination=None
+                   ) -> Trajectory:  # fmt: skip
         """One integration, its segments split weekly over the first `weeks` weeks, and with
         `dense`, each segment's dense solution, for the adjoint to reuse."""
-        segments = self.segments(n_days, contact, aid, weeks)
+        segments = self.segments(n_days, contact, aid, weeks, vaccination)
         states, solutions = self.forward(segments, initial_exposed, n_days, rtol, atol, dense)
         return Trajectory(states, segments, solutions, initial_exposed, rtol, atol)
 
@@ -501,13 +546,15 @@ def integrate(
     n_draws: int | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-6,
+    vaccination: ArrayLike | None = None,
 ) -> np.ndarray:
     """Integrate the model and return persons per (draw, state, province, day).
 
     ``population`` (P,) persons; ``initial_exposed`` (P,) or (B, P) persons moved from S to E at
     day 0; ``mixing`` (P, P) row-stochastic (identity if omitted); ``contact_factor`` (days, P) or
     (B, days, P), one minus the contact reduction (one if omitted); ``aid`` (4, days, P) or
-    (B, 4, days, P) capacities as in AID (none if omitted). Output holds days 0..n_days
+    (B, 4, days, P) capacities as in AID (none if omitted); ``vaccination`` (days,) or
+    (B, days) vaccine courses a person a day (none if omitted). Output holds days 0..n_days
     inclusive; states as in STATES.
     """
     if n_draws is None:
@@ -520,7 +567,7 @@ def integrate(
                        if np.ndim(getattr(params, f.name)) >= 1]  # fmt: skip
         n_draws = max(candidates)
     model = Model.build(params, population, mixing, n_draws)
-    return model.integrate(initial_exposed, n_days, contact_factor, aid, rtol, atol)
+    return model.integrate(initial_exposed, n_days, contact_factor, aid, rtol, atol, vaccination)
 
 
 def next_generation_matrix(

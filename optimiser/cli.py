@@ -160,8 +160,10 @@ def run(
         click.echo(format_summary(summary, out, files, ds))
     reason = not_converged(summary)
     if reason is not None:
-        click.echo(f"error: {reason}; it is written. Raise coupling.max_iterations, or pass "
-                   f"--allow-unconverged.", err=True)  # fmt: skip
+        hint = ("Tighten coupling.tolerance or coupling.stall_steps" if "starts ended" in reason
+                else "Raise coupling.max_iterations")  # fmt: skip
+        click.echo(f"error: {reason}; it is written. {hint}, or pass --allow-unconverged.",
+                   err=True)  # fmt: skip
         if not allow_unconverged:
             sys.exit(NOT_CONVERGED)
 
@@ -204,6 +206,10 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
                 f"  {label} by {date} ({when}): {w[f'{key}_no_aid'][when]:>13,.0f} without aid "
                 f"-> {w[f'{key}_with_plan'][when]:,.0f} with the plan"
             )
+        if "counted_window" in summary:
+            c = summary["counted_window"]
+            lines.append(f"  counted: deaths to {c['end_date']} ({c['name']}, {c['weeks']} weeks); "
+                         f"{c['after_horizon_rule']}; vaccine: {c['vaccination']}")  # fmt: skip
         r = summary["reproduction_number"]
         lines.append(
             "  reproduction number without aid "
@@ -213,6 +219,7 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
         )
     else:
         lines.append(f"  deaths: {summary['epidemic']}")
+    lines += format_rules(summary)
     if "uncertainty" in summary:
         lines += format_uncertainty(summary["uncertainty"])
     reach = summary["fill_rate_reachable"]
@@ -246,6 +253,27 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
     lines.append(f"  wrote {out}/: {' '.join(f.name for f in files)}")
     lines.append(f"  next: aidopt report {out}   (or: aidopt export {out} --xlsx)")
     return "\n".join(lines)
+
+
+def format_rules(summary: dict) -> list[str]:
+    """The rules of thumb beside the plan, and the closed loop's starts."""
+    lines = []
+    rules = summary.get("rules_of_thumb")
+    if rules:
+        shown = ", ".join(f"{r['rule']} {r['deaths']:,.0f}" for r in rules["rules"])
+        more, share = rules["plan_averts_more_than_best_rule"], \
+            rules["plan_averts_more_than_best_rule_share"]  # fmt: skip
+        lines.append(f"  rules of thumb, deaths by the {rules['window']}'s end: {shown}")
+        lines.append(f"  the plan averts {more:,.0f} more deaths than the best rule of thumb "
+                     f"({rules['best_rule']}), {share:.0%} more than that rule averts")  # fmt: skip
+    coupling = summary["coupling"]
+    if len(coupling.get("starts") or ()) > 1:
+        ends = ", ".join(f"{s['start']} {s['deaths']:,.0f}" for s in coupling["starts"])
+        verdict = "agree" if coupling["starts_agree"] else "DISAGREE"
+        lines.append(f"  closed loop from {len(coupling['starts'])} starts ({ends}): spread "
+                     f"{coupling['starts_spread_deaths']:,.0f} deaths, band "
+                     f"{coupling['band_deaths']:,.0f}: they {verdict}")  # fmt: skip
+    return lines
 
 
 def format_uncertainty(u: dict) -> list[str]:

@@ -12,12 +12,19 @@ closed-loop: sequential linear programming with a trust region. At the current p
              integrated; its actual improvement over the predicted one decides: at or below
              ACCEPT it is rejected and the radius quartered; below SHRINK the radius halves;
              above GROW, at the edge, it doubles. Every accepted step lowers the merit, so the
-             loop cannot cycle. Converged when the prediction is below `coupling.tolerance` of
-             the deaths plus half a death (no plan near this one is better to first order,
-             "predicted"), or when the radius falls under `coupling.min_trust_region` (no step
-             that large improves the plan, "step"). At the iteration limit the run is reported
-             as not converged. With `coupling.warm_start` the loop starts from an earlier
-             plan's aid instead of from no aid (`start_point`).
+             loop cannot cycle. Converged, by tests that do not look at the radius, when the
+             LP finds no plan better to first order than this one (half a death: the
+             linearised problem is convex, so none within any radius, "stationary"), or when
+             the last `coupling.stall_steps` kept steps together lowered the merit by less
+             than `coupling.tolerance` of the deaths plus half a death ("stalled"); as a last
+             resort when the radius falls under `coupling.min_trust_region` (no step that large
+             improves the plan, "step"). At the iteration limit the run is reported as not
+             converged. With `coupling.warm_start` the loop starts from an earlier plan's aid
+             instead of from no aid (`start_point`).
+multi-start: with `coupling.multi_start` the closed loop runs again from each rule of thumb
+             (`optimiser.rules`); the best end (least merit) is the plan, and the others'
+             spread is reported: starts that end further apart than the band (tolerance x
+             deaths + half a death) disagree, and the run says so (`runner.not_converged`).
 
 A scenario that brings its own needs (`needs.csv`) skips the epidemic: the planner's penalties
 on unmet need make the harm, and one LP is solved.
@@ -100,6 +107,16 @@ class Search:
     gradient: np.ndarray  # (B, capacity, P, W) at `current`
     history: list[Iteration]
     converged_on: str | None
+    first: Point | None = None  # where the search started
+
+
+@dataclass
+class Start:
+    """Where one closed loop started and where it ended."""
+
+    name: str  # "no_aid", "warm_start" or a rule of thumb's id
+    first_deaths: float
+    search: Search
 
 
 @dataclass
@@ -135,6 +152,11 @@ class Outcome:
     reproduction_number: dict | None
     timings_s: dict[str, float] = field(default_factory=dict)
     ensemble: Ensemble | None = None
+    rules: list | None = None  # optimiser.rules.RuleOfThumb, met by the scenario's epidemic
+    starts: list[Start] | None = None  # every start of the closed loop, the plan's first
+    no_aid_deaths: float | None = None  # the loop's measure of deaths without aid
+    plan_deaths: float | None = None  # and with the plan
+    rule_deaths_by_draw: dict | None = None  # rule id -> (B,) deaths over the run's draws
 
 
 def total_deaths(people: np.ndarray, day: int | None = None) -> float:
@@ -239,15 +261,46 @@ def run(scenario: Scenario, draws: Draws | None = None) -> Outcome:
         if scenario.needs is not None:
             outcome = _run_needs(loop)
         else:
-            found = search(loop)
+            found, starts, rules = searches(loop)
             if draws is None:
                 outcome = outcome_of(loop, found, loop, found)
             else:
                 from optimiser.robust import over_draws
 
-                outcome = over_draws(loop, found, draws)
+                outcome = over_draws(loop, found, draws, rules)
+            outcome.rules, outcome.starts = rules, starts
+            outcome.no_aid_deaths = found.no_aid.deaths
+            if outcome.plan_deaths is None:  # a robust plan sets its own, on this epidemic
+                outcome.plan_deaths = found.current.deaths
     outcome.timings_s = {**loop.clock, "total": time.perf_counter() - start}
     return outcome
+
+
+def searches(loop: Loop) -> tuple[Search, list[Start], list]:
+    """The closed loop from no aid (or the warm start), the rules of thumb, and with
+    `coupling.multi_start` the loop again from each rule: the best end (least merit), every
+    start, and the rules. A warm start is the only start: it continues an earlier answer."""
+    from optimiser.rules import rules_of_thumb
+
+    cfg = loop.cfg.coupling
+    first = search(loop)
+    assert loop.first is not None
+    name = "warm_start" if loop.scenario.warm_start is not None else "no_aid"
+    starts = [Start(name, loop.first.deaths, first)]
+    rules = rules_of_thumb(loop, first.no_aid)
+    if cfg.mode == "closed-loop" and cfg.multi_start and loop.scenario.warm_start is None:
+        for rule in rules:
+            log.info("closed loop from the rule of thumb %s", rule.id)
+            found = search(loop, first=rule.point, no_aid=first.no_aid)
+            starts.append(Start(rule.id, rule.point.deaths, found))
+    best = min(starts, key=lambda s: loop.merit(s.search.current))
+    loop.first = best.search.first
+    return best.search, [best] + [s for s in starts if s is not best], rules
+
+
+def band(loop_cfg, deaths: float) -> float:
+    """The convergence band [deaths]: `coupling.tolerance` of the deaths plus half a death."""
+    return loop_cfg.coupling.tolerance * deaths + 0.5
 
 
 def start_point(loop: Loop) -> Point | None:
@@ -278,24 +331,29 @@ def start_point(loop: Loop) -> Point | None:
     return start
 
 
-def search(loop: Loop, start: Search | None = None) -> Search:
-    """The closed loop (or the one-way step) from no aid, from the plan `start` found, or from
-    the scenario's `coupling.warm_start`."""
+def search(loop: Loop, start: Search | None = None, first: Point | None = None,
+           no_aid: Point | None = None) -> Search:  # fmt: skip
+    """The closed loop (or the one-way step) from no aid, from the plan `start` found, from a
+    `first` point with its plan (a rule of thumb), or from the scenario's
+    `coupling.warm_start`; `no_aid` is the epidemic without aid where already integrated."""
     cfg = loop.cfg.coupling
-    zero = np.zeros((len(AID), loop.n_p, loop.n_w))
-    log.info("epidemic without aid")
-    no_aid = loop.point(zero)
-    loop.lp.update(lab_tests_per_week=loop.needs_of(no_aid.people).lab_capacity)
+    if no_aid is None:
+        zero = np.zeros((len(AID), loop.n_p, loop.n_w))
+        log.info("epidemic without aid")
+        no_aid = loop.point(zero)
+        loop.lp.update(lab_tests_per_week=loop.needs_of(no_aid.people).lab_capacity)
     plan = None
     current = no_aid
     restoring = False  # linearised at an earlier plan's aid, not a plan here
-    if start is not None:
+    if first is not None:
+        current, plan = first, first.plan
+    elif start is not None:
         log.info("from the nominal plan")
         plan = replace(start.plan, basis=None)  # that basis is another LP's
         current = loop.point(start.current.aid, plan)
     elif (warm := start_point(loop)) is not None:
         current, plan, restoring = warm, warm.plan, warm.plan is None
-    loop.first = current
+    loop.first = first_point = current
     gradient = loop.gradient(current)
     history: list[Iteration] = []
     converged_on: str | None = None
@@ -307,11 +365,12 @@ def search(loop: Loop, start: Search | None = None) -> Search:
         with np.errstate(divide="ignore", invalid="ignore"):
             shares = np.abs(candidate.aid - current.aid) / current.loads
         change = float(np.nanmax(np.where(np.isfinite(shares), shares, 0.0)))
-        if (cfg.mode == "closed-loop" and not restoring
-                and predicted <= cfg.tolerance * current.deaths + 0.5):  # fmt: skip
+        if cfg.mode == "closed-loop" and not restoring and predicted <= 0.5:
+            # No plan within the radius is better to first order, so none within any: the
+            # linearised problem is an LP over a convex set.
             history.append(Iteration(current.deaths, current.spending, predicted, None, radius,
                                      False, change))  # fmt: skip
-            converged_on = "predicted"
+            converged_on = "stationary"
             break
         trial = loop.point(candidate.aid, candidate)
         actual = loop.merit(current) - loop.merit(trial)
@@ -328,6 +387,11 @@ def search(loop: Loop, start: Search | None = None) -> Search:
                 converged_on = "one-way"
                 break
             gradient = loop.gradient(current)
+            kept = [h.actual for h in history if h.accepted][-cfg.stall_steps :]
+            stalled = len(kept) == cfg.stall_steps and sum(kept) <= band(loop.cfg, current.deaths)
+            if cfg.mode == "closed-loop" and stalled:
+                converged_on = "stalled"
+                break
         if ratio <= ACCEPT:
             radius /= 4.0
         elif ratio < SHRINK:
@@ -341,7 +405,7 @@ def search(loop: Loop, start: Search | None = None) -> Search:
         plan = loop.solve(no_aid, gradient, 0.0)
     # The cheapest plan giving the same aid: same deaths, spending no higher.
     plan = loop.polish(plan)
-    return Search(plan, current, no_aid, gradient, history, converged_on)
+    return Search(plan, current, no_aid, gradient, history, converged_on, first_point)
 
 
 def outcome_of(loop: Loop, search: Search, own: Loop, met: Search) -> Outcome:

@@ -4,8 +4,10 @@ reproduction numbers, the loads aid is measured against, and the weekly drivers 
 Aid enters week by week in the LP's units (`AID_UNITS`): tests a week, isolated person-days and
 hospital patient-days with infection prevention and control supplies a week, and patients in aid's
 care (beds). The harm gradient says how many deaths one more unit of each averts in each
-province-week, counting deaths to the end of the outlook (`epidemic.outlook_weeks`) with aid
-stopping at the horizon. It comes from one forward and one adjoint integration
+province-week, counting deaths to the end of the outlook (`epidemic.outlook_weeks`, the
+counted window), the aid after the horizon following `epidemic.after_horizon` (stopping, held
+at the last week's level, or tapering) and vaccine courses given as `epidemic.vaccination`
+says. It comes from one forward and one adjoint integration
 (`models.adjoint`), whatever the number of provinces and weeks.
 """
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from models.adjoint import deaths_gradient, gradient_along, keep_dense
+from models.adjoint import carry_weeks, deaths_gradient, gradient_along, keep_dense
 from models.seir import (
     AID,
     ASY,
@@ -80,6 +82,7 @@ def seir_parameters(scenario: Scenario) -> SEIRParameters:
     epi, testing = scenario.epidemic, scenario.config.demand.testing
     population = np.array([p.population for p in scenario.provinces], dtype=float)
     beds = np.array([p.hospital_beds for p in scenario.provinces], dtype=float)
+    vaccine = epi.vaccination
     doctors = np.array([p.doctors for p in scenario.provinces], dtype=float)
     capacity = np.minimum(
         beds * epi.domestic_beds_share, doctors * epi.domestic_patients_per_doctor
@@ -106,7 +109,26 @@ def seir_parameters(scenario: Scenario) -> SEIRParameters:
         background_suspects_per_day=(
             testing.background_suspects_per_1000_per_week * population / 1000.0 / 7.0
         )[None, :],
+        vaccine_efficacy_infection=0.0 if vaccine is None else vaccine.efficacy_infection,
+        vaccine_efficacy_death=0.0 if vaccine is None else vaccine.efficacy_death,
     )
+
+
+def vaccination_per_day(scenario: Scenario, n_days: int) -> np.ndarray | None:
+    """(days,) vaccine courses a person a day from the scenario's deliveries, pro rata to
+    population (the same rate everywhere); doses due before start_date are left out. None
+    without vaccination."""
+    vaccine = scenario.epidemic.vaccination
+    if vaccine is None:
+        return None
+    people = float(sum(p.population for p in scenario.provinces))
+    rate = np.zeros(n_days)
+    for delivery in vaccine.deliveries:
+        first = (delivery.from_ - scenario.config.start_date).days
+        days = 7 * delivery.weeks
+        span = slice(max(first, 0), max(min(first + days, n_days), 0))
+        rate[span] += delivery.doses / days / vaccine.doses_per_course / people
+    return rate
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,11 @@ class EpidemicSetup:
     contact_draws: np.ndarray | None = None
     """(B, days, P) one minus the contact reduction over the outlook, one row per draw, where
     the draws' schedules differ (`stack`); None: `reduction_steps` for every draw"""
+    carry: tuple[float, ...] = ()
+    """share of the last plan week's aid held in each week from the horizon to the end of the
+    outlook (`epidemic.after_horizon`); () or zeros: aid stops at the horizon"""
+    vaccination: np.ndarray | None = None
+    """(days,) or (B, days) vaccine courses a person a day over the outlook; None: no vaccine"""
 
     @property
     def params(self) -> SEIRParameters:
@@ -181,6 +208,7 @@ class EpidemicSetup:
             for step in epi.contact_reduction
         )
         seeds = epi.initial_infections or {}
+        after = epi.outlook_weeks - scenario.n_weeks
         return cls(
             model=Model.build(draws or seir_parameters(scenario), population, mixing),
             initial_exposed=epi.initial_infections_factor * np.array(
@@ -189,33 +217,65 @@ class EpidemicSetup:
             reduction_steps=steps,
             n_weeks=scenario.n_weeks,
             outlook_weeks=epi.outlook_weeks,
+            carry=epi.after_horizon.shares(after),
+            vaccination=vaccination_per_day(scenario, 7 * epi.outlook_weeks),
         )
+
+    @property
+    def carries(self) -> bool:
+        """Whether any aid goes on past the horizon."""
+        return any(share > 0 for share in self.carry)
+
+    @property
+    def split_weeks(self) -> int:
+        """Weeks over which integrations are split weekly: the plan's, and those after it in
+        which the carried share of aid changes (for the adjoint's weekly books)."""
+        return self.n_weeks + (carry_weeks(self.carry) if self.carries else 0)
+
+    def outlook_aid(self, aid: np.ndarray) -> np.ndarray:
+        """Weekly aid (..., capacity, P, W) of the plan -> (..., capacity, P, outlook weeks):
+        after the horizon, the last plan week's scaled by `carry`."""
+        aid = np.asarray(aid, dtype=float)
+        after = self.outlook_weeks - aid.shape[-1]
+        if after <= 0 or not self.carries:
+            return aid
+        shares = np.asarray(self.carry, dtype=float)[:after]
+        shares = np.concatenate([shares, np.full(after - shares.size, shares[-1])])
+        return np.concatenate([aid, aid[..., -1:] * shares], axis=-1)
 
     def _aid(self, aid: np.ndarray | None) -> np.ndarray | None:
         """Weekly aid (..., capacity, P, W) in AID_UNITS -> daily model inputs over the outlook,
-        none after week W."""
+        carried past week W as `carry` says."""
         if aid is None:
             return None
-        per_day = np.asarray(aid, dtype=float) / PER_DAY[:, None, None]
+        per_day = self.outlook_aid(aid) / PER_DAY[:, None, None]
         return weekly_to_daily(per_day, self.n_days)
+
+    @property
+    def _carry(self) -> np.ndarray | None:
+        return np.asarray(self.carry, dtype=float) if self.carries else None
 
     def simulate(self, aid: np.ndarray | None = None, rtol: float = 1e-6) -> np.ndarray:
         """States per (draw, state, province, day) over the outlook under weekly aid
-        (capacity, P, W) or (B, capacity, P, W); none after the horizon."""
+        (capacity, P, W) or (B, capacity, P, W), carried past the horizon as `carry` says."""
         return self.model.integrate(self.initial_exposed, self.n_days, self.outlook_contact,
-                                    self._aid(aid), rtol=rtol, atol=1e-6)  # fmt: skip
+                                    self._aid(aid), rtol=rtol, atol=1e-6,
+                                    vaccination=self.vaccination)  # fmt: skip
 
     def run(self, aid: np.ndarray | None = None) -> Trajectory:
         """One integration at the reporting tolerance, kept so that `gradient_at` can go back
         along it without integrating forward again."""
         return self.model.trajectory(self.initial_exposed, self.n_days, self.outlook_contact,
-                                     self._aid(aid), weeks=self.n_weeks,
-                                     dense=keep_dense(self.model, self.n_days))  # fmt: skip
+                                     self._aid(aid), weeks=self.split_weeks,
+                                     dense=keep_dense(self.model, self.n_days),
+                                     vaccination=self.vaccination)  # fmt: skip
 
     def gradient_at(self, forward: Trajectory) -> np.ndarray:
         """Deaths averted per unit of each capacity in AID_UNITS, (B, capacity, P, W), along an
-        integration from `run`."""
-        gradient = gradient_along(self.model, forward, self.n_weeks, GRADIENT_RTOL, 1e-6)
+        integration from `run`; a last week's unit counts with what it carries past the
+        horizon."""
+        gradient = gradient_along(self.model, forward, self.n_weeks, GRADIENT_RTOL, 1e-6,
+                                  self._carry)  # fmt: skip
         return -gradient / PER_DAY[None, :, None, None]
 
     def harm_gradient(self, aid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +283,8 @@ class EpidemicSetup:
         AID_UNITS in each plan week, (B, capacity, P, W)."""
         people, gradient = deaths_gradient(
             self.model, self.initial_exposed, self.n_days, self.outlook_contact, self._aid(aid),
-            weeks=self.n_weeks, rtol=GRADIENT_RTOL, atol=1e-6,
+            weeks=self.n_weeks, rtol=GRADIENT_RTOL, atol=1e-6, vaccination=self.vaccination,
+            carry=self._carry,
         )  # fmt: skip
         return people, -gradient / PER_DAY[None, :, None, None]
 
@@ -268,7 +329,8 @@ def stack(setups: Sequence[EpidemicSetup]) -> EpidemicSetup:
         for what, a, b in (("population", setup.population, first.population),
                            ("mixing", setup.mixing, first.mixing),
                            ("plan weeks", setup.n_weeks, first.n_weeks),
-                           ("outlook_weeks", setup.outlook_weeks, first.outlook_weeks)):
+                           ("outlook_weeks", setup.outlook_weeks, first.outlook_weeks),
+                           ("aid after the horizon", setup.carry, first.carry)):  # fmt: skip
             if not np.array_equal(a, b):
                 raise ValueError(f"draws must share the {what}; one draw changes it")  # fmt: skip
     params = SEIRParameters(**{
@@ -281,8 +343,15 @@ def stack(setups: Sequence[EpidemicSetup]) -> EpidemicSetup:
     contact = np.concatenate([
         np.broadcast_to(s.outlook_contact, (s.n_draws, first.n_days, n_p)) for s in setups
     ])  # fmt: skip
+    vaccination = None
+    if any(s.vaccination is not None for s in setups):
+        vaccination = np.concatenate([
+            np.broadcast_to(np.zeros(first.n_days) if s.vaccination is None else s.vaccination,
+                            (s.n_draws, first.n_days)) for s in setups
+        ])  # fmt: skip
     return replace(first, model=Model.build(params, first.population, first.mixing, n_draws),
-                   initial_exposed=exposed, contact_draws=contact)  # fmt: skip
+                   initial_exposed=exposed, contact_draws=contact,
+                   vaccination=vaccination)  # fmt: skip
 
 
 def weekly_integral(daily: np.ndarray, n_weeks: int) -> np.ndarray:

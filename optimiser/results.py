@@ -240,7 +240,23 @@ def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
         "by_window": by_window,
         "horizon_date": str(scn.config.start_date + dt.timedelta(days=horizon_day)),
         "outlook_date": str(scn.config.start_date + dt.timedelta(weeks=epi.outlook_weeks)),
+        "counted_window": counted_window(scn),
         "reproduction_number": outcome.reproduction_number,
+    }
+
+
+def counted_window(scn) -> dict[str, Any]:
+    """What the deaths a plan is judged by count, and what ends the epidemic: the window, the
+    aid after the horizon, the vaccine."""
+    epi = scn.epidemic
+    vaccine = epi.vaccination
+    return {
+        "name": "outlook",
+        "weeks": epi.outlook_weeks,
+        "end_date": str(scn.config.start_date + dt.timedelta(weeks=epi.outlook_weeks)),
+        "after_horizon": epi.after_horizon.aid,
+        "after_horizon_rule": epi.after_horizon.describe(),
+        "vaccination": "none" if vaccine is None else vaccine.describe(),
     }
 
 
@@ -316,7 +332,9 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
             "tolerance": cfg.coupling.tolerance,
             "deaths_range_last_iterations": _last_range(history),
             "history": [vars(h) for h in history],
+            **_starts(outcome),
         },
+        **_rules_of_thumb(outcome),
         "lp": {
             "columns": outcome.lp.n_columns,
             "rows": outcome.lp.n_rows,
@@ -332,6 +350,39 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         **{f"provenance_{k}": v for k, v in summary["provenance"].items()},
     )
     return ds
+
+
+def _rules_of_thumb(outcome: Outcome) -> dict[str, Any]:
+    """summary.json's `rules_of_thumb` (`optimiser.rules.summary`), where there are rules."""
+    if not outcome.rules or outcome.no_aid_deaths is None or outcome.plan_deaths is None:
+        return {}
+    from optimiser.rules import summary
+
+    return {"rules_of_thumb": summary(outcome.rules, outcome.no_aid_deaths, outcome.plan_deaths,
+                                      counted_window(outcome.scenario)["name"],
+                                      outcome.rule_deaths_by_draw)}  # fmt: skip
+
+
+def _starts(outcome: Outcome) -> dict[str, Any]:
+    """coupling's `starts` (each start's deaths where it began and ended, its iterations and
+    how it stopped), their spread and whether they agree within the convergence band."""
+    if not outcome.starts:
+        return {}
+    from optimiser.coupling import band
+
+    ends = [s.search.current.deaths for s in outcome.starts]
+    spread = max(ends) - min(ends)
+    width = band(outcome.scenario.config, min(ends))
+    return {
+        "starts": [{"start": s.name, "first_deaths": s.first_deaths,
+                    "deaths": s.search.current.deaths,
+                    "spending_usd": s.search.current.spending,
+                    "iterations": len(s.search.history),
+                    "converged_on": s.search.converged_on} for s in outcome.starts],
+        "starts_spread_deaths": spread,
+        "band_deaths": width,
+        "starts_agree": bool(spread <= width),
+    }  # fmt: skip
 
 
 def _last_range(history: list, n: int = 5) -> list[float] | None:

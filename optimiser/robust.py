@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from models.seir import D
 from optimiser.allocation import Plan
 from optimiser.coupling import Ensemble, Loop, Outcome, Point, Risk, Search, outcome_of, search
 from optimiser.epidemic import EpidemicSetup
@@ -19,19 +20,22 @@ from optimiser.uncertainty import Draws, ensemble, final_states
 log = logging.getLogger(__name__)
 
 
-def over_draws(loop: Loop, nominal: Search, draws: Draws) -> Outcome:
+def over_draws(loop: Loop, nominal: Search, draws: Draws, rules=()) -> Outcome:
     """The nominal plan met by each draw; with a robust objective, the plan searched for over
-    the draws (starting from the nominal one) and both plans side by side."""
+    the draws (starting from the nominal one) and both plans side by side. Each rule of thumb
+    (`optimiser.rules`) is met by the same draws."""
     objective = loop.cfg.objective
     log.info("%d drawn epidemics", draws.count)
     t0 = time.perf_counter()
     drawn = ensemble(loop.scenario, draws)
     loop.clock["draws"] = time.perf_counter() - t0
+    by_rule = {r.id: final(loop, drawn, r.point.aid)[:, D].sum(axis=1) for r in rules or ()}
     if objective.robustness == "nominal":
         zero = np.zeros_like(nominal.current.aid)
         outcome = outcome_of(loop, nominal, loop, nominal)
         with_plan = final(loop, drawn, nominal.current.aid)
         outcome.ensemble = Ensemble(draws, final(loop, drawn, zero), with_plan, "nominal")
+        outcome.rule_deaths_by_draw = by_rule
         return outcome
     robust_loop = Loop(loop.scenario, drawn, Risk(objective.robustness, objective.cvar_share))
     robust = search(robust_loop, start=nominal)
@@ -49,6 +53,8 @@ def over_draws(loop: Loop, nominal: Search, draws: Draws) -> Outcome:
         comparison={"nominal": side(loop.scenario, start, nominal.plan),
                     "robust": side(loop.scenario, robust.current, robust.plan)},
     )  # fmt: skip
+    outcome.rule_deaths_by_draw = by_rule
+    outcome.plan_deaths = evaluated.deaths
     return outcome
 
 

@@ -56,6 +56,13 @@ def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws 
 def not_converged(summary: dict) -> str | None:
     """Why a run's plan is not an answer, or None if its loop converged."""
     coupling = summary["coupling"]
+    if coupling.get("starts_agree") is False:
+        return (
+            f"the closed loop's starts ended {coupling['starts_spread_deaths']:,.0f} deaths "
+            f"apart, more than the convergence band of {coupling['band_deaths']:,.0f} "
+            f"(coupling.tolerance): the plan depends on where the search started and is not "
+            f"an answer (coupling.starts in summary.json)"
+        )
     if coupling["converged"]:
         return None
     return (

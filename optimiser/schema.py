@@ -75,6 +75,72 @@ class Mobility(Frozen):
     distance_exponent: float = F("1", "gravity model: contacts fall as distance^-x", ge=0.0, le=10)
 
 
+class AfterHorizon(Frozen):
+    """What the aid does between the plan's horizon and the end of the outlook. The plan buys
+    and ships the horizon's weeks only; past it, the programmes either end (stop), go on at the
+    last plan week's level (hold), or fall from it to nothing in equal weekly steps (taper)."""
+
+    aid: Literal["stop", "hold", "taper"] = F(
+        "-", "stop, hold (at the last plan week's level) or taper (from it to 0)", default="stop"
+    )
+    taper_weeks: int = F(
+        "weeks", "taper: weeks after the horizon over which the aid falls to 0 in equal steps",
+        default=13, ge=1, le=MAX_WEEKS,
+    )  # fmt: skip
+
+    def shares(self, n_weeks: int) -> tuple[float, ...]:
+        """The share of the last plan week's aid held in each of `n_weeks` weeks after it."""
+        if self.aid == "hold":
+            return (1.0,) * n_weeks
+        if self.aid == "taper":
+            n = self.taper_weeks
+            return tuple(max(0.0, 1.0 - (k + 1) / (n + 1)) for k in range(n_weeks))
+        return (0.0,) * n_weeks
+
+    def describe(self) -> str:
+        return {"stop": "aid stops at the horizon",
+                "hold": "aid goes on at the last plan week's level to the end of the outlook",
+                "taper": f"aid falls from the last plan week's level to 0 over "
+                         f"{self.taper_weeks} weeks after the horizon"}[self.aid]  # fmt: skip
+
+
+class VaccineDelivery(Frozen):
+    from_: dt.date = F("date", "first day its doses are given", alias="from")
+    doses: float = F("doses", "doses delivered and given", gt=0.0, le=MAX_QUANTITY)
+    weeks: int = F("weeks", "weeks over which they are given, evenly", ge=1, le=MAX_WEEKS)
+
+
+class Vaccination(Frozen):
+    """Vaccine doses arriving and given to the whole population at random (those already
+    infected or recovered too: the campaign does not test first), pro rata to population. A
+    course cuts a person's chance of infection by `efficacy_infection` and of death by
+    `efficacy_death` (see `models/seir.py`)."""
+
+    deliveries: tuple[VaccineDelivery, ...] = F("list", "doses by date", min_length=1)
+    doses_per_course: float = F("doses/person", "doses in one course", default=2.0, ge=1.0,
+                                le=10.0)  # fmt: skip
+    efficacy_infection: float = F("1", "share by which a course cuts the chance of infection",
+                                  ge=0.0, le=1.0)  # fmt: skip
+    efficacy_death: float = F("1", "share by which a course cuts the chance of death",
+                              ge=0.0, le=1.0)  # fmt: skip
+
+    @model_validator(mode="after")
+    def _death_at_least_infection(self) -> Vaccination:
+        if self.efficacy_infection > self.efficacy_death:
+            raise ValueError(
+                f"efficacy_infection ({self.efficacy_infection}) must not exceed efficacy_death "
+                f"({self.efficacy_death}): a course that prevents an infection prevents its death"
+            )
+        return self
+
+    def describe(self) -> str:
+        doses = sum(d.doses for d in self.deliveries)
+        first = min(d.from_ for d in self.deliveries)
+        return (f"{doses:,.0f} vaccine doses from {first.isoformat()} "
+                f"({self.efficacy_infection:.0%} against infection, "
+                f"{self.efficacy_death:.0%} against death)")  # fmt: skip
+
+
 class Epidemic(Frozen):
     """SEIR parameters (see `models/seir.py` for the model). Defaults are sourced figures from
     the team's fact sheet or labelled assumptions; a scenario may restate any of them."""
@@ -139,8 +205,16 @@ class Epidemic(Frozen):
     )
     mobility: Mobility = F("-", "gravity-model mixing between provinces")
     outlook_weeks: int = F(
-        "weeks", "weeks from start_date the epidemic is followed, aid stopping at the horizon; "
-        "deaths to its end value the plan", default=104, ge=1, le=520,
+        "weeks", "weeks from start_date the epidemic is followed: the counted window, deaths "
+        "to its end value the plan", default=104, ge=1, le=520,
+    )  # fmt: skip
+    after_horizon: AfterHorizon = F(
+        "-", "what the aid does from the horizon to the end of the outlook",
+        default=AfterHorizon(),
+    )  # fmt: skip
+    vaccination: Vaccination | None = F(
+        "-", "vaccine doses arriving, and what a course protects against; none if left out",
+        default=None,
     )  # fmt: skip
     initial_infections: dict[Identifier, Annotated[float, Field(le=10**10)]] | None = F(
         "persons", "seed infections per province; replaces provinces.csv's column; each at most "
@@ -228,8 +302,9 @@ class Coupling(Frozen):
     mode: Literal["one-way", "closed-loop"] = F("-", "epidemic -> LP once, or iterate")
     max_iterations: int = F("iterations", "closed-loop iteration limit", ge=1, le=500)
     tolerance: float = F(
-        "1", "converged when the best plan within the trust region predicts fewer deaths "
-        "averted than this share of the current deaths (plus half a death)", gt=0.0, le=1.0,
+        "1", "the convergence band: converged when the last `stall_steps` kept steps together "
+        "averted fewer deaths than this share of the current deaths (plus half a death); "
+        "starts that end further apart disagree", gt=0.0, le=1.0,
     )  # fmt: skip
     trust_region: float = F(
         "1", "initial largest change of any coverage in one iteration", default=0.25,
@@ -238,6 +313,18 @@ class Coupling(Frozen):
     min_trust_region: float = F(
         "1", "converged when no step this large or larger improves the plan", default=1e-3,
         gt=0.0, le=0.5,
+    )  # fmt: skip
+    stall_steps: int = F(
+        "steps", "converged (\"stalled\") when the last this many kept steps together lowered "
+        "the merit by less than `tolerance` of the deaths (plus half a death)", default=3,
+        ge=1, le=50,
+    )  # fmt: skip
+    multi_start: bool = F(
+        "-", "also start the closed loop from each rule of thumb (`optimiser.rules`) and report "
+        "the best end with the spread of the others (a warm start is the only start); off by "
+        "default: on korea-2020 the starts ended 1,400-8,000 deaths apart, far outside the "
+        "band, at four times the time (README, the closed loop)",
+        default=False,
     )  # fmt: skip
     warm_start: str | None = F(
         "file", "a plan.nc an earlier run wrote (relative to the working folder): the loop "

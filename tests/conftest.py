@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,4 +156,18 @@ def one_way_result(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("one-way") / "korea-2020"
     done = run_aidopt("run", DEFAULT_SCENARIO, "--out", out, "--set", "coupling.mode=one-way")
     assert done.exit_code == 0, done.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """`aidopt run` on the shipped scenario, as a user runs it, in its own process (shared by
+    test_cli.py and test_rules.py)."""
+    out = tmp_path_factory.mktemp("run") / "korea"
+    done = subprocess.run(
+        [sys.executable, "-m", "optimiser", "run", str(DEFAULT_SCENARIO), "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(outlook):" in done.stdout
     return out

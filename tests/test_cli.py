@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,26 +10,12 @@ import pandas as pd
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-from conftest import DEFAULT_SCENARIO, ROOT
 
 from optimiser import exports
 from optimiser.cli import main
 from optimiser.output_folder import WriteError, prepare_output, write_atomically
 
 FILES = {"plan.nc", "shipments.csv", "deliveries.csv", "staff.csv", "summary.json"}
-
-
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory) -> Path:
-    """`aidopt run` on the shipped scenario, as a user runs it, in its own process."""
-    out = tmp_path_factory.mktemp("run") / "korea"
-    done = subprocess.run(
-        [sys.executable, "-m", "optimiser", "run", str(DEFAULT_SCENARIO), "--out", str(out)],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "(outlook):" in done.stdout
-    return out
 
 
 @pytest.mark.slow
@@ -48,7 +32,8 @@ def test_closed_loop_converges_and_the_plan_saves_lives(default_run):
     assert summary["status"] == "optimal"
     coupling = summary["coupling"]
     assert coupling["mode"] == "closed-loop"
-    assert coupling["converged"] is True and coupling["converged_on"] in ("predicted", "step")
+    assert coupling["converged"] is True
+    assert coupling["converged_on"] in ("stationary", "stalled", "step")
     low, high = coupling["deaths_range_last_iterations"]
     assert low <= summary["deaths_with_plan"] <= high
     assert summary["deaths_with_plan"] < summary["deaths_no_aid"]

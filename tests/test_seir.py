@@ -251,3 +251,63 @@ def test_dataset_is_labelled():
     assert ds["people"].dims == ("compartment", "province", "day")
     assert list(ds["compartment"].values) == list(COMPARTMENTS)
     assert str(ds["date"].values[-1])[:10] == "2020-04-20"
+
+
+VACCINE = dict(FULL, vaccine_efficacy_infection=0.3, vaccine_efficacy_death=0.8)
+
+
+def test_vaccination_conserves_people_and_cuts_infections_and_deaths_as_its_efficacies_say():
+    """No epidemic (no seed): courses given at rate nu for t days leave S exp(-nu e_death t)
+    unvaccinated-or-unprotected, the rest in V. With an epidemic, vaccination before it lowers
+    both infections and deaths, and V holds everyone else alive."""
+    days, nu = 70, 0.004
+    vaccination = np.where(np.arange(days) < 50, nu, 0.0)
+    params = SEIRParameters(**VACCINE)
+    quiet = integrate(params, POP, [0, 0, 0], days, mixing=MIXING, vaccination=vaccination)[0]
+    np.testing.assert_allclose(quiet[S, :, -1], POP * np.exp(-nu * 0.8 * 50), rtol=1e-6)
+    np.testing.assert_allclose(quiet[COMPARTMENTS.index("V"), :, -1],
+                               POP * (1 - np.exp(-nu * 0.8 * 50)), rtol=1e-6)  # fmt: skip
+    runs = [integrate(params, POP, [100, 10, 0], 180, mixing=MIXING, vaccination=v)[0]
+            for v in (None, np.full(180, nu))]  # fmt: skip
+    for people in runs:
+        np.testing.assert_allclose(people[: len(COMPARTMENTS)].sum(axis=0),
+                                   POP[:, None] * np.ones(181), rtol=1e-9)  # fmt: skip
+    assert runs[1][D, :, -1].sum() < 0.8 * runs[0][D, :, -1].sum()
+    assert runs[1][S, :, -1].sum() < runs[0][S, :, -1].sum()  # courses move S to V
+
+
+def test_the_adjoint_gradient_is_exact_with_vaccination_and_aid_carried_past_the_weeks():
+    """As above, with vaccine courses given from day 20, aid after week 6 held at a share of
+    week 5's that falls over three weeks, and deaths counted to day 84: the last week's
+    gradient counts what it carries."""
+    weeks, days = 6, 84
+    carry = np.array([0.75, 0.5, 0.25])
+    rng = np.random.default_rng(3)
+    weekly = rng.uniform(0, 1, (4, 3, weeks)) * AID_SCALE[:, None, None]
+    contact = np.where(np.arange(days) < 20, 1.0, 0.8)[:, None] * np.ones(3)
+    vaccination = np.where(np.arange(days) >= 20, 0.004, 0.0)
+    model = Model.build(SEIRParameters(**VACCINE), POP, MIXING)
+    seed = [1000.0, 100.0, 0.0]
+
+    def outlook(aid):
+        shares = np.concatenate([carry, np.zeros(days // 7 - weeks - carry.size)])
+        return weekly_to_daily(np.concatenate([aid, aid[..., -1:] * shares], -1), days)
+
+    _, gradient = deaths_gradient(model, seed, days, contact, outlook(weekly), weeks=weeks,
+                                  rtol=1e-10, atol=1e-8, vaccination=vaccination,
+                                  carry=np.append(carry, 0.0))  # fmt: skip
+
+    # Every perturbed plan as one draw of one integration: they share its steps.
+    entries = [(c, p, w) for c in range(4) for p, w in ((0, 0), (1, 3), (2, 5), (0, 5))]
+    plans = []
+    for c, p, w in entries:
+        for sign in (1.0, -1.0):
+            plan = weekly.copy()
+            plan[c, p, w] += sign * 1e-3 * AID_SCALE[c]
+            plans.append(outlook(plan))
+    many = Model.build(SEIRParameters(**VACCINE), POP, MIXING, n_draws=len(plans))
+    deaths = many.integrate(seed, days, contact, np.stack(plans), rtol=1e-11, atol=1e-9,
+                            vaccination=vaccination)[:, D, :, -1].sum(axis=1)  # fmt: skip
+    central = (deaths[0::2] - deaths[1::2]) / (2e-3 * AID_SCALE[[c for c, _, _ in entries]])
+    adjoint = np.array([gradient[0, c, p, w] for c, p, w in entries])
+    assert np.linalg.norm(adjoint - central) / np.linalg.norm(central) < 1e-4
