@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from models.seir import AID, D, S, V, Trajectory
+from models.seir import AID, D, S, Trajectory, V
 from optimiser.allocation import AllocationLP, Plan
 from optimiser.demand import Needs, weekly_needs
 from optimiser.epidemic import EpidemicSetup, drivers_from_trajectory
