@@ -46,8 +46,11 @@ LOG_SCALE = {"r0": True, "reduction": False, "reporting": True, "seed": True, "s
 """Parameters searched on a log scale (positive, spanning orders of magnitude)."""
 FD_STEP = 1e-4
 """Forward-difference step in the search space (log units or reduction units)."""
-NB_ROUNDS = 3
+NB_ROUNDS = 2
 """Negative binomial fits alternate the means and the dispersion this many times."""
+FTOL = 1e-6
+"""Relative change of the loss (and of x) at which a local fit stops: a thousandth of a
+standard deviation on a 20-parameter fit, far below what the intervals resolve."""
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat")
 
 
@@ -377,7 +380,7 @@ class Calibrator:
         for i in order:
             result = least_squares(
                 self.residuals, starts[i], jac=self.jacobian, bounds=(self.lower, self.upper),
-                method="trf", x_scale="jac", max_nfev=max_nfev,
+                method="trf", x_scale="jac", max_nfev=max_nfev, ftol=FTOL, xtol=FTOL,
             )  # fmt: skip
             runs.append((result, i))
         best, _ = min(runs, key=lambda r: r[0].cost)
@@ -387,7 +390,7 @@ class Calibrator:
                 self.size = fit_size(observed, fitted, self.observed.days[self.in_fit])
                 best = least_squares(
                     self.residuals, best.x, jac=self.jacobian, bounds=(self.lower, self.upper),
-                    method="trf", x_scale="jac", max_nfev=max_nfev,
+                    method="trf", x_scale="jac", max_nfev=max_nfev, ftol=FTOL, xtol=FTOL,
                 )  # fmt: skip
         fit_s = time.perf_counter() - clock
 

@@ -139,7 +139,9 @@ def rolling(
     fit: tuple[str, ...] | None = None,
     max_nfev: int = 200,
 ) -> Rolling:
-    """Fit to each origin, forecast the next `days` and score them beside the baselines."""
+    """Fit to each origin, forecast the next `days` and score them beside the baselines. The
+    weekday pattern is left out: a week of data cannot tell six weekday factors from the trend."""
+    fit = tuple(f for f in (fit or scenario.config.calibration.fit) if f != "weekday")
     rows, forecasts = [], {}
     for origin in origins:
         cal = Calibrator(scenario, observed, fit, (), origin, days)
