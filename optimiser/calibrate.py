@@ -140,12 +140,11 @@ class Calibrator:
         self.start = np.datetime64(scenario.config.start_date, "D")
         self.delay = cal.report_delay_days
         self.likelihood = cal.likelihood
-        self.priors = {
-            name: prior
-            for name, prior in (("attack_rate", cal.priors.attack_rate),
-                                ("infection_fatality", cal.priors.infection_fatality))
-            if prior is not None
-        }  # fmt: skip
+        # Every prior's band is checked on its day; attack rate and IFR are also fitted.
+        self.bands = {
+            name: prior for name, prior in dict(cal.priors).items() if prior is not None
+        }
+        self.priors = {n: p for n, p in self.bands.items() if n != "deaths"}
         self.n_provinces = len(scenario.provinces)
         self.day_index = (observed.dates - self.start).astype(int)
         self.until = until
@@ -162,7 +161,7 @@ class Calibrator:
         self.scored = ~self.in_fit & np.isfinite(observed.counts)
         if until is not None and forecast_days:
             self.scored &= self.day_index <= self.forecast_to
-        prior_days = [(p.at - scenario.config.start_date).days for p in self.priors.values()]
+        prior_days = [(p.at - scenario.config.start_date).days for p in self.bands.values()]
         self.last_day = max(last_data, self.forecast_to, *prior_days)
         self.n_days = self.last_day + 1
         self.region_index = np.array(
@@ -282,7 +281,7 @@ class Calibrator:
         population = float(self.epi.population.sum())
         outcomes = {}
         for name, day in [("last", self.n_days - 1)] + [
-            (n, (p.at - self.scenario.config.start_date).days) for n, p in self.priors.items()
+            (n, (p.at - self.scenario.config.start_date).days) for n, p in self.bands.items()
         ]:
             infected = population - people[:, S, :, day].sum(axis=1)
             deaths = people[:, D, :, day].sum(axis=1)
@@ -507,10 +506,10 @@ def fit_summary(result: FitResult, cal: Calibrator) -> dict:
         "priors": {
             name: {"median": prior.median, "log_sd": prior.log_sd, "band": list(prior.band),
                    "at": str(prior.at), "source": prior.source,
-                   "fitted": result.outcomes.get(f"{name}@{name}"),
+                   "fitted": name in cal.priors, "value": result.outcomes.get(f"{name}@{name}"),
                    "inside_band": prior.band[0] <= result.outcomes.get(f"{name}@{name}", -1)
                                   <= prior.band[1]}
-            for name, prior in cal.priors.items()
+            for name, prior in cal.bands.items()
         },
         "parameters": {
             p.name: {"value": v, "lower_95": lo, "upper_95": hi,

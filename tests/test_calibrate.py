@@ -197,7 +197,10 @@ def test_national_2022_fit_reaches_r2_of_0_9(national_2022):
     assert fit_json["r2"] >= 0.9  # issue 8: at least 0.9 on the sqrt scale with Omicron's periods
     assert fit_json["converged"] is True
     assert fit_json["n_points"] == 91
-    for name in ("r0", "reduction", "reporting", "seed"):
+    assert fit_json["likelihood"] == "negative-binomial"
+    knots = [f"reduction[{k}]" for k in fit_json["knots"]]
+    assert knots[0] == "reduction[2022-05-12]" and len(knots) > 1  # issue 19: weekly knots
+    for name in ("r0", "reporting", "seed", "severity", *knots):
         p = fit_json["parameters"][name]
         assert p["lower_95"] <= p["value"] <= p["upper_95"]
     table = pd.read_csv(national_2022 / "fit.csv")
@@ -206,14 +209,34 @@ def test_national_2022_fit_reaches_r2_of_0_9(national_2022):
 
 
 @pytest.mark.slow
+def test_national_2022_fit_lies_in_the_sourced_bands(national_2022):
+    """Issue 19: the fitted no-aid epidemic's attack rate, infection fatality ratio and deaths by
+    10 August inside the bands scenario.yaml states with their sources."""
+    fit_json = json.loads((national_2022 / "fit.json").read_text())
+    priors = load_scenario(DPRK_2022).config.calibration.priors
+    outcomes = fit_json["outcomes"]
+    for name, prior in (("attack_rate", priors.attack_rate),
+                        ("infection_fatality", priors.infection_fatality),
+                        ("deaths", priors.deaths)):  # fmt: skip
+        assert str(prior.at) == "2022-08-10"
+        value = outcomes[f"{name}@{name}"]
+        assert prior.band[0] <= value <= prior.band[1], (name, value, prior.band)
+    assert fit_json["priors"]["attack_rate"]["inside_band"] is True
+    assert fit_json["nb_size_per_day"] > 0
+
+
+@pytest.mark.slow
 def test_fitted_overrides_feed_a_run(national_2022):
     fit_json = json.loads((national_2022 / "fit.json").read_text())
     scenario = load_scenario(DPRK_2022, [f"@{national_2022 / 'scenario-overrides.yaml'}"])
     epi = scenario.config.epidemic
     assert epi.r0 == pytest.approx(fit_json["parameters"]["r0"]["value"], rel=1e-3)
+    last_knot = fit_json["knots"][-1]
+    assert str(epi.contact_reduction[-1].from_) == last_knot
     assert epi.contact_reduction[-1].reduction == pytest.approx(
-        fit_json["parameters"]["reduction"]["value"], rel=1e-3
+        fit_json["parameters"][f"reduction[{last_knot}]"]["value"], rel=1e-3
     )
+    assert epi.hospital_share == pytest.approx(fit_json["parameters"]["severity"]["value"])
     seed = sum(epi.initial_infections.values())
     assert seed == pytest.approx(fit_json["parameters"]["seed"]["value"], rel=1e-3)
 
@@ -250,9 +273,12 @@ def test_without_a_fitted_reduction_the_scenario_lockdown_stays():
     cal = Calibrator(scenario, observed, fit=("r0", "reporting", "seed"))
     factor = cal._contact(np.zeros((1, len(scenario.provinces))))[0]
     lockdown = (np.datetime64("2022-05-12") - np.datetime64("2022-04-25")).astype(int)
-    reduction = scenario.config.epidemic.contact_reduction[0].reduction
+    steps = scenario.config.epidemic.contact_reduction
     np.testing.assert_allclose(factor[:lockdown], 1.0)
-    np.testing.assert_allclose(factor[lockdown:], 1.0 - reduction)
+    for step, after in zip(steps, [*steps[1:], None], strict=True):
+        first = (step.from_ - scenario.config.start_date).days
+        last = None if after is None else (after.from_ - scenario.config.start_date).days
+        np.testing.assert_allclose(factor[first:last], 1.0 - step.reduction)
     with pytest.raises(ScenarioError, match="--per-province reduction: not among the fitted"):
         Calibrator(scenario, observed, fit=("r0",), per_province=("reduction",))
 
@@ -264,5 +290,6 @@ def test_the_lockdown_holds_past_a_short_planning_horizon():
     cal = Calibrator(scenario, observed, fit=("r0", "reporting", "seed"))
     factor = cal._contact(np.zeros((1, len(scenario.provinces))))[0]
     assert factor.shape[0] > 100
-    reduction = scenario.config.epidemic.contact_reduction[0].reduction
-    np.testing.assert_allclose(factor[20:], 1.0 - reduction)
+    last = scenario.config.epidemic.contact_reduction[-1]
+    np.testing.assert_allclose(factor[(last.from_ - scenario.config.start_date).days :],
+                               1.0 - last.reduction)  # fmt: skip
