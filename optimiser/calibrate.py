@@ -369,8 +369,9 @@ class Calibrator:
         starts[:, [p.kind == "weekday" for p in self.parameters]] = 0.0
         return starts
 
-    def fit(self, local_fits: int = 3, max_nfev: int = 200) -> FitResult:
+    def fit(self, local_fits: int | None = None, max_nfev: int = 200) -> FitResult:
         clock = time.perf_counter()
+        local_fits = local_fits or self.scenario.config.calibration.local_fits
         starts = self._starts()
         observed = self.observed.counts[self.in_fit]
         start_costs = np.sum(self._stacked_residuals(starts) ** 2, axis=1)

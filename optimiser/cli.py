@@ -485,7 +485,7 @@ def calibrate(
 def _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days, out):
     """`aidopt calibrate --rolling`: one fit per origin, its forecast beside the baselines."""
     from optimiser.calibrate import read_observed
-    from optimiser.forecast import rolling, write_rolling
+    from optimiser.forecast import rolling, rolling_fit, write_rolling
 
     origins = scn.config.calibration.rolling_origins
     problems = []
@@ -509,7 +509,7 @@ def _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days,
         from optimiser.calibrate import Calibrator
 
         for origin in origins:  # every origin must be fittable before anything is written
-            Calibrator(scn, obs, fit, (), origin, days)
+            Calibrator(scn, obs, rolling_fit(scn, fit), (), origin, days)
     except ScenarioError as exc:
         _fail(exc.problems, INVALID_INPUT)
     with _claim(out, "calibrate", (scenario, observed)) as output:

@@ -131,6 +131,12 @@ class Rolling:
         }
 
 
+def rolling_fit(scenario: Scenario, fit: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The parameters a rolling origin fits: all but the weekday pattern, which a week of data
+    cannot tell from the trend (the first origin has 10 rows)."""
+    return tuple(f for f in (fit or scenario.config.calibration.fit) if f != "weekday")
+
+
 def rolling(
     scenario: Scenario,
     observed: Observed,
@@ -139,13 +145,12 @@ def rolling(
     fit: tuple[str, ...] | None = None,
     max_nfev: int = 200,
 ) -> Rolling:
-    """Fit to each origin, forecast the next `days` and score them beside the baselines. The
-    weekday pattern is left out: a week of data cannot tell six weekday factors from the trend."""
-    fit = tuple(f for f in (fit or scenario.config.calibration.fit) if f != "weekday")
+    """Fit to each origin, forecast the next `days` and score them beside the baselines."""
+    fit = rolling_fit(scenario, fit)
     rows, forecasts = [], {}
     for origin in origins:
         cal = Calibrator(scenario, observed, fit, (), origin, days)
-        result = cal.fit(local_fits=1, max_nfev=max_nfev)
+        result = cal.fit(local_fits=1, max_nfev=max_nfev)  # the best start of the Sobol set
         h = result.heldout
         if h is None:
             continue

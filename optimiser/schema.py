@@ -315,6 +315,10 @@ class Calibration(Frozen):
         "names", "parameters to fit by default", default=FITTABLE[:4]
     )
     starts: int = F("starts", "multi-start points for the fit", default=8, ge=1, le=64)
+    local_fits: int = F(
+        "fits", "the best starts refined by a local fit, the best of them kept", default=3,
+        ge=1, le=64,
+    )  # fmt: skip
     bounds: dict[Fittable, tuple[float, float]] = F(
         "natural units", "search bounds per parameter (those not named keep the defaults)",
         default=DEFAULT_BOUNDS,

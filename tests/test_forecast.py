@@ -74,7 +74,7 @@ def test_trend_and_persistence_on_an_exact_exponential(tmp_path):
 
 def test_until_and_forecast_days_score_exactly_those_days(tmp_path):
     folder = tiny_scenario(tmp_path / "s", horizon_weeks=20, calibration={
-        "lockdown_date": "2020-05-18", "report_delay_days": 1, "starts": 4,
+        "lockdown_date": "2020-05-18", "report_delay_days": 1, "starts": 4, "local_fits": 1,
         "likelihood": "negative-binomial"})  # fmt: skip
     scenario = load_scenario(folder)
     dates = pd.date_range("2020-04-20", "2020-07-31").strftime("%Y-%m-%d")
