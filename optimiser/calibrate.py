@@ -30,12 +30,17 @@ import pandas as pd
 from scipy.optimize import least_squares
 from scipy.stats import qmc
 
-from models.seir import D, ONSETS, SEIRParameters, S, integrate
+from models.seir import ONSETS, D, S, SEIRParameters, integrate
 from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import Scenario, ScenarioError
 from optimiser.likelihood import (
-    fit_size, knot_residuals, nb_deviance_residuals, prior_residual, sqrt_residuals,
-    weekday_factors, weekday_of,
+    fit_size,
+    knot_residuals,
+    nb_deviance_residuals,
+    prior_residual,
+    sqrt_residuals,
+    weekday_factors,
+    weekday_of,
 )  # fmt: skip
 from optimiser.observed import NATIONAL, Observed, read_observed  # noqa: F401  (the API)
 from optimiser.output_folder import Output
@@ -47,7 +52,9 @@ LOG_SCALE = {"r0": True, "reduction": False, "reporting": True, "seed": True, "s
 FD_STEP = 1e-4
 """Forward-difference step in the search space (log units or reduction units)."""
 NB_ROUNDS = 2
-"""Negative binomial fits alternate the means and the dispersion this many times."""
+"""Fits alternate the means and the data's scatter this many times: the negative binomial
+dispersion, or, under priors or knots, the sqrt counts' standard deviation (their terms are in
+units of one standard deviation, and so must the data's be)."""
 FTOL = 1e-6
 """Relative change of the loss (and of x) at which a local fit stops: a thousandth of a
 standard deviation on a 20-parameter fit, far below what the intervals resolve."""
@@ -141,9 +148,7 @@ class Calibrator:
         self.delay = cal.report_delay_days
         self.likelihood = cal.likelihood
         # Every prior's band is checked on its day; attack rate and IFR are also fitted.
-        self.bands = {
-            name: prior for name, prior in dict(cal.priors).items() if prior is not None
-        }
+        self.bands = {name: prior for name, prior in dict(cal.priors).items() if prior is not None}
         self.priors = {n: p for n, p in self.bands.items() if n != "deaths"}
         self.n_provinces = len(scenario.provinces)
         self.day_index = (observed.dates - self.start).astype(int)
@@ -213,6 +218,7 @@ class Calibrator:
         self.lower = np.array([p.to_search(p.lower) for p in self.parameters])
         self.upper = np.array([p.to_search(p.upper) for p in self.parameters])
         self.size: float = 50.0  # negative binomial dispersion, refitted by `fit`
+        self.sqrt_sd: float = 1.0  # scatter of sqrt counts, refitted by `fit` under priors
 
     def _knots(self, fit: tuple[str, ...], until: dt.date | None) -> list[dt.date]:
         """The days a fitted reduction may change: the lockdown, then every knot_days while a
@@ -336,8 +342,8 @@ class Calibrator:
         if self.likelihood == "negative-binomial":
             days = self.observed.days[self.in_fit]
             parts = [nb_deviance_residuals(observed, fitted, self.size * days)]
-        else:
-            parts = [sqrt_residuals(observed, fitted)]
+        else:  # in units of their own scatter, so that prior and knot terms weigh as stated
+            parts = [sqrt_residuals(observed, fitted) / self.sqrt_sd]
         for name, prior in self.priors.items():
             parts.append(prior_residual(outcomes[f"{name}@{name}"], prior.median,
                                         prior.log_sd)[:, None])  # fmt: skip
@@ -384,10 +390,14 @@ class Calibrator:
             )  # fmt: skip
             runs.append((result, i))
         best, _ = min(runs, key=lambda r: r[0].cost)
-        if self.likelihood == "negative-binomial":
+        penalised = best.fun.size > observed.size  # priors or knots: weigh the data right
+        if self.likelihood == "negative-binomial" or penalised:
             for _ in range(NB_ROUNDS):
                 fitted = self.predict(best.x[None])[0, self.in_fit]
-                self.size = fit_size(observed, fitted, self.observed.days[self.in_fit])
+                if self.likelihood == "negative-binomial":
+                    self.size = fit_size(observed, fitted, self.observed.days[self.in_fit])
+                else:
+                    self.sqrt_sd = float(np.sqrt(np.mean(sqrt_residuals(observed, fitted) ** 2)))
                 best = least_squares(
                     self.residuals, best.x, jac=self.jacobian, bounds=(self.lower, self.upper),
                     method="trf", x_scale="jac", max_nfev=max_nfev, ftol=FTOL, xtol=FTOL,

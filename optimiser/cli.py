@@ -493,8 +493,10 @@ def _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days,
         problems.append("--rolling takes its cut-offs from calibration.rolling_origins; "
                         "drop --until")  # fmt: skip
     if not origins:
-        problems.append(f"{scenario}: scenario.yaml sets no calibration.rolling_origins for "
-                        f"--rolling; valid: a list of dates, e.g. [2022-05-20, 2022-05-27]")  # fmt: skip
+        problems.append(
+            f"{scenario}: scenario.yaml sets no calibration.rolling_origins for --rolling; "
+            f"valid: a list of dates, e.g. [2022-05-20, 2022-05-27]"
+        )
     try:
         obs = read_observed(observed, scn)
     except ScenarioError as exc:

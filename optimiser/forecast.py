@@ -124,8 +124,9 @@ class Rolling:
                 m: float(t[f"{m}_error_pct"].abs().median())
                 for m in ("model", "trend", "persistence")
             },
-            "model_beats_trend": int((t["model_error_pct"].abs()
-                                      < t["trend_error_pct"].abs()).sum()),  # fmt: skip
+            "model_beats_trend": int(
+                (t["model_error_pct"].abs() < t["trend_error_pct"].abs()).sum()
+            ),
             "intervals_cover": int(t["covered"].sum()),
             "rows": t.to_dict(orient="records"),
         }

@@ -56,6 +56,20 @@ def test_fit_recovers_known_parameters(synthetic):
     assert result.r2 > 0.99
 
 
+def test_negative_binomial_fit_recovers_known_parameters(synthetic):
+    """Poisson counts are a negative binomial with an unbounded dispersion: the fit finds the
+    truth and a dispersion far above the counts' own scale (variance ~ mean)."""
+    folder, _, _ = synthetic
+    scenario = load_scenario(folder, ["calibration.likelihood=negative-binomial",
+                                      "calibration.local_fits=1"])  # fmt: skip
+    result = fit(folder, scenario, "observed.csv")
+    values = {p.name: v for p, v in zip(result.parameters, result.values, strict=True)}
+    for name in ("r0", "reporting", "reduction"):
+        assert values[name] == pytest.approx(TRUTH[name], rel=0.10), name
+    observed = pd.read_csv(folder / "observed.csv")["new_cases"]
+    assert result.size > 10 * observed.max()
+
+
 def test_the_overrides_reproduce_the_fitted_model_exactly(synthetic, tmp_path):
     """Every epidemic field the fit held goes into scenario-overrides.yaml with those it fitted:
     applied to a scenario whose epidemic block differs, they give the fitted model's reports."""

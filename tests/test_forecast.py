@@ -16,7 +16,11 @@ from optimiser.cli import main
 from optimiser.forecast import persistence_total, rolling, trend_total
 from optimiser.inputs import load_scenario
 from optimiser.likelihood import (
-    fit_size, knot_residuals, nb_deviance_residuals, nb_log_likelihood, weekday_factors,
+    fit_size,
+    knot_residuals,
+    nb_deviance_residuals,
+    nb_log_likelihood,
+    weekday_factors,
     weekday_of,
 )  # fmt: skip
 from optimiser.observed import read_observed
@@ -76,13 +80,12 @@ def test_until_and_forecast_days_score_exactly_those_days(tmp_path):
     folder = tiny_scenario(tmp_path / "s", horizon_weeks=20, calibration={
         "lockdown_date": "2020-05-18", "report_delay_days": 1, "starts": 4, "local_fits": 1,
         "likelihood": "negative-binomial"})  # fmt: skip
-    scenario = load_scenario(folder)
     dates = pd.date_range("2020-04-20", "2020-07-31").strftime("%Y-%m-%d")
     rng = np.random.default_rng(5)
     days = np.arange(len(dates))
     mean = 20 * np.exp(0.12 * np.minimum(days, 28) - 0.05 * np.maximum(days - 28, 0))
-    pd.DataFrame({"date": dates, "region": "national",
-                  "new_cases": rng.poisson(mean)}).to_csv(folder / "o.csv", index=False)  # fmt: skip
+    table = pd.DataFrame({"date": dates, "region": "national", "new_cases": rng.poisson(mean)})
+    table.to_csv(folder / "o.csv", index=False)
     out = tmp_path / "fit"
     result = CliRunner().invoke(main, [
         "calibrate", str(folder), "--observed", str(folder / "o.csv"), "--until", "2020-06-01",
@@ -102,8 +105,10 @@ def test_rolling_needs_origins_and_writes_nothing(tmp_path):
     folder = tiny_scenario(tmp_path / "s", horizon_weeks=20)
     (folder / "o.csv").write_text("date,region,new_cases\n2020-05-01,national,4\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["calibrate", str(folder), "--observed",
-                                       str(folder / "o.csv"), "--rolling", "--out", str(out)])  # fmt: skip
+    result = CliRunner().invoke(main, [
+        "calibrate", str(folder), "--observed", str(folder / "o.csv"), "--rolling", "--out",
+        str(out),
+    ])  # fmt: skip
     assert result.exit_code == 2
     assert "scenario.yaml sets no calibration.rolling_origins for --rolling" in result.output
     assert not out.exists()
