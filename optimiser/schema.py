@@ -291,14 +291,13 @@ class Priors(Frozen):
     """What published analyses say about the outbreak the reports show; each adds one term to
     the fit's loss."""
 
-    attack_rate: Prior | None = F(
-        "1", "share of the population infected by `at`", default=None
-    )
+    attack_rate: Prior | None = F("1", "share of the population infected by `at`", default=None)
     infection_fatality: Prior | None = F(
         "1", "deaths by `at` over infections by `at` in the no-aid model", default=None
     )
     deaths: Prior | None = F(
-        "persons", "deaths by `at`: a band only (checked, not fitted; median and log_sd shown)",
+        "persons",
+        "deaths by `at`: a band only (checked, not fitted; median and log_sd shown)",
         default=None,
     )
 
@@ -311,9 +310,7 @@ class Calibration(Frozen):
     reporting: float = F(
         "1", "share of onsets reported, when it is not fitted", default=1.0, gt=0, le=1
     )
-    fit: tuple[Fittable, ...] = F(
-        "names", "parameters to fit by default", default=FITTABLE[:4]
-    )
+    fit: tuple[Fittable, ...] = F("names", "parameters to fit by default", default=FITTABLE[:4])
     starts: int = F("starts", "multi-start points for the fit", default=8, ge=1, le=64)
     local_fits: int = F(
         "fits", "the best starts refined by a local fit, the best of them kept", default=3,
