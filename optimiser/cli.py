@@ -433,7 +433,8 @@ def calibrate(
     scenario, observed, fit_names, per_province, until, forecast_days, rolling, out, overrides
 ):
     """Fit SCENARIO's epidemic model to reported cases in OBSERVED."""
-    from optimiser.calibrate import Calibrator, read_observed, write_calibration
+    from optimiser.calibrate import Calibrator, read_observed
+    from optimiser.calibration_outputs import write_calibration
 
     folder = _folder(scenario)
     scn = _load(folder, overrides)

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, tiny_scenario
 
-from optimiser.calibrate import Calibrator, overrides_yaml, read_observed
+from optimiser.calibrate import Calibrator, read_observed
+from optimiser.calibration_outputs import overrides_yaml
 from optimiser.cli import main
 from optimiser.inputs import ScenarioError, load_scenario
 
