@@ -1,171 +1,72 @@
 """Fit the SEIR model of `models/` to reported case counts.
 
-Observation model: reports on day d in province p = reporting_p x onsets_p(d - delay), where
-onsets are the model's daily symptomatic onsets in the community (those isolated by tracing
-before their symptoms are left out: they are not reported as new fevers).
-A `national` row is the sum over provinces; a row with `days` > 1 is the sum over that many days
-ending on its date (for example the 350,000 ill counted at the first report).
+Observation model: reports on day d in province p = reporting_p x weekday(d) x onsets_p(d -
+delay), where onsets are the model's daily symptomatic onsets in the community (those isolated
+by tracing before their symptoms are left out: they are not reported as new fevers) and weekday
+is the broadcasts' weekly pattern when it is fitted (geometric mean 1).
 
-Fit: bounded least squares (`scipy.optimize.least_squares`) on the square-root scale, which
-stabilises the variance of Poisson-like counts, from several Sobol starting points. The Jacobian
-comes from one stacked integration of 1 + n_parameters draws per call. Intervals are Wald
-intervals from the Jacobian at the optimum, mapped back from the log scale where one is used.
+Transmission: the scenario's contact-reduction schedule, except that a fitted reduction replaces
+it from `calibration.lockdown_date`: one step, or with `calibration.knot_days` a piecewise-
+constant reduction on knots that many days apart, tied by a random-walk smoothness penalty.
+
+Fit: bounded least squares (`scipy.optimize.least_squares`) on residuals from
+`optimiser.likelihood`: sqrt counts, or negative binomial deviance with the dispersion refitted
+by maximum likelihood between rounds, plus one residual per prior (attack rate, infection
+fatality ratio) and per knot step, from several Sobol starting points. The Jacobian comes from
+one stacked integration of 1 + n_parameters draws per call. Intervals are Wald intervals from
+the Jacobian at the optimum (the priors included), mapped back from the log scale where one is
+used; forecasts and their intervals are in `optimiser.forecast`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 from scipy.stats import qmc
 
-from models.seir import ONSETS, SEIRParameters, integrate
+from models.seir import ONSETS, D, S, SEIRParameters, integrate
 from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import Scenario, ScenarioError
-from optimiser.output_folder import Output
-from optimiser.reading import clip, csv_rows, listing, read_text, show, too_many
-from optimiser.schema import FITTABLE
+from optimiser.likelihood import (
+    fit_size,
+    knot_residuals,
+    nb_deviance_residuals,
+    prior_residual,
+    sqrt_residuals,
+    weekday_factors,
+    weekday_of,
+)  # fmt: skip
+from optimiser.observed import NATIONAL, Observed, read_observed  # noqa: F401  (the API)
+from optimiser.schema import DEFAULT_BOUNDS, FITTABLE
 
-NATIONAL = "national"
-LOG_SCALE = {"r0": True, "reduction": False, "reporting": True, "seed": True}
+LOG_SCALE = {"r0": True, "reduction": False, "reporting": True, "seed": True, "severity": True,
+             "weekday": False}  # fmt: skip
 """Parameters searched on a log scale (positive, spanning orders of magnitude)."""
-MAX_SPAN_DAYS = 1095
-"""Observations must fall within three years of the seed: longer is surely a wrong date."""
 FD_STEP = 1e-4
 """Forward-difference step in the search space (log units or reduction units)."""
-
-
-@dataclass(frozen=True)
-class Observed:
-    """Reported counts, one entry per CSV row (NaN where not reported)."""
-
-    path: Path
-    dates: np.ndarray  # datetime64[D]
-    regions: np.ndarray  # str
-    counts: np.ndarray  # float, NaN = not reported
-    days: np.ndarray  # int, length of the period each row counts
-
-    @property
-    def national(self) -> bool:
-        return bool((self.regions == NATIONAL).all())
-
-
-def read_observed(path: str | Path, scenario: Scenario) -> Observed:
-    """Read `date,region,new_cases[,days]`; every problem names the file, line and value."""
-    path = Path(path)
-    problems: list[str] = []
-    text = read_text(path, problems)
-    table = None if text is None else csv_rows(path, text, problems)
-    if table is None:
-        raise ScenarioError(problems)
-    header, rows = table
-    required, valid_columns = ("date", "region", "new_cases"), ("days", "source")
-    if not set(header) & set(required):  # not a table of reports: quote nothing from it
-        raise ScenarioError([f"{path}: its first line names none of the columns "
-                             f"{', '.join(required)}"])  # fmt: skip
-    problems = [f"{path}: missing column '{c}'" for c in required if c not in header]
-    problems += [
-        f"{path}: unknown column '{clip(c)}'; valid columns: date, region, new_cases, days, source"
-        for c in header
-        if c not in required + valid_columns
-    ]
-    if problems:
-        raise ScenarioError(problems)
-    regions_valid = [*scenario.province_ids, NATIONAL]
-    population = {p.id: p.population for p in scenario.provinces}
-    population[NATIONAL] = sum(population.values())
-    start = np.datetime64(scenario.config.start_date, "D")
-    dates, regions, counts, days = [], [], [], []
-    seen: dict[tuple[str, str], int] = {}
-    for line, cells in enumerate(rows, start=2):
-        if too_many(problems, 0, path, line):
-            break
-        where = f"{path}, line {line}"
-        if len(cells) != len(header):
-            problems.append(f"{where}: {len(cells)} cells; expected {len(header)}, one per "
-                            f"column ({', '.join(header)})")  # fmt: skip
-            continue
-        row = dict(zip(header, cells, strict=True))
-        try:
-            date = np.datetime64(dt.date.fromisoformat(row["date"].strip()), "D")
-        except ValueError:
-            problems.append(f"{where}, column 'date': {show(row['date'])} is not a date "
-                            f"(YYYY-MM-DD)")  # fmt: skip
-            continue
-        region = row["region"].strip()
-        if region not in regions_valid:
-            problems.append(
-                f"{where}, column 'region': {show(region)} is not a province of the scenario or "
-                f"'national'; valid: {listing(regions_valid)}"
-            )
-            continue
-        text = row["new_cases"].strip()
-        if text == "":
-            count = np.nan  # not reported: left out of the fit, never read as zero
-        else:
-            try:
-                count = float(text)
-            except ValueError:
-                count = -1.0
-            if not 0 <= count <= population[region] or count != int(count):
-                problems.append(
-                    f"{where}, column 'new_cases': {show(text)} is invalid; valid: a whole number "
-                    f">= 0, at most the population of {region} ({population[region]:,}), or empty "
-                    f"for not reported"
-                )
-                continue
-        period = row.get("days", "").strip() or "1"
-        if not re.fullmatch(r"[0-9]{1,4}", period) or not 1 <= int(period) <= MAX_SPAN_DAYS:
-            problems.append(f"{where}, column 'days': {show(period)} is invalid; valid: a whole "
-                            f"number from 1 to {MAX_SPAN_DAYS}")  # fmt: skip
-            continue
-        if date > start + MAX_SPAN_DAYS:
-            problems.append(
-                f"{where}: {row['date'].strip()} is more than {MAX_SPAN_DAYS} days after the "
-                f"scenario's start_date {scenario.config.start_date}"
-            )
-            continue
-        if date - int(period) + 1 < start:
-            problems.append(
-                f"{where}: {row['date'].strip()} ({period} day(s)) begins before the scenario's "
-                f"start_date {scenario.config.start_date}, when the outbreak is seeded"
-            )
-            continue
-        key = (str(date), region)
-        if key in seen:
-            problems.append(f"{where}: ({key[0]}, {region}) repeats line {seen[key]}")
-            continue
-        seen[key] = line
-        dates.append(date)
-        regions.append(region)
-        counts.append(count)
-        days.append(int(period))
-    if problems:
-        raise ScenarioError(problems)
-    counts_arr = np.array(counts, dtype=float)
-    if not np.isfinite(counts_arr).any():
-        raise ScenarioError([f"{path}: no usable rows (no row has a reported new_cases)"])
-    regions_arr = np.array(regions)
-    if (regions_arr == NATIONAL).any() and not (regions_arr == NATIONAL).all():
-        raise ScenarioError(
-            [f"{path}: mixes 'national' rows with province rows; fit one or the other"]
-        )
-    return Observed(path, np.array(dates), regions_arr, counts_arr, np.array(days))
+NB_ROUNDS = 2
+"""Fits alternate the means and the data's scatter this many times: the negative binomial
+dispersion, or, under priors or knots, the sqrt counts' standard deviation (their terms are in
+units of one standard deviation, and so must the data's be)."""
+FTOL = 1e-6
+"""Relative change of the loss (and of x) at which a local fit stops: a thousandth of a
+standard deviation on a 20-parameter fit, far below what the intervals resolve."""
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat")
 
 
 @dataclass(frozen=True)
 class Parameter:
-    name: str  # e.g. "r0" or "seed[pyongyang]"
+    name: str  # e.g. "r0", "seed[pyongyang]", "reduction[2022-05-19]" or "weekday[mon]"
     kind: str  # one of FITTABLE
     province: int | None  # None: shared by every province
     lower: float
     upper: float
+    step: int = 0  # the knot of a reduction, the day of a weekday factor
 
     @property
     def log(self) -> bool:
@@ -196,6 +97,9 @@ class FitResult:
     table: pd.DataFrame  # date, region, days, observed, fitted, in_fit
     heldout: dict | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    covariance: np.ndarray | None = None  # of x, in the search space
+    size: float | None = None  # negative binomial dispersion of one day's count
+    outcomes: dict[str, float] = field(default_factory=dict)  # what the priors speak of
 
 
 class Calibrator:
@@ -230,6 +134,8 @@ class Calibrator:
                 [f"--per-province {','.join(per_province)}: {observed.path} has only national "
                  f"rows; per-province parameters need province rows"]
             )  # fmt: skip
+        if "weekday" in per_province:
+            raise ScenarioError(["--per-province weekday: the weekday pattern is national"])
         if "reduction" in fit and cal.lockdown_date is None:
             raise ScenarioError(
                 ["--fit reduction: scenario.yaml sets no calibration.lockdown_date to fit from"]
@@ -238,18 +144,33 @@ class Calibrator:
         self.rtol = 1e-6  # integration tolerance of every prediction
         self.start = np.datetime64(scenario.config.start_date, "D")
         self.delay = cal.report_delay_days
+        self.likelihood = cal.likelihood
+        # Every prior's band is checked on its day; attack rate and IFR are also fitted.
+        self.bands = {name: prior for name, prior in dict(cal.priors).items() if prior is not None}
+        self.priors = {n: p for n, p in self.bands.items() if n != "deaths"}
         self.n_provinces = len(scenario.provinces)
         self.day_index = (observed.dates - self.start).astype(int)
-        self.last_day = int(self.day_index.max()) + forecast_days
-        self.n_days = self.last_day + 1
-        self.forecast_days = forecast_days
+        self.until = until
+        last_data = int(self.day_index.max())
         in_window = np.ones(len(observed.counts), dtype=bool)
         if until is not None:
             in_window = observed.dates <= np.datetime64(until, "D")
         self.in_fit = np.isfinite(observed.counts) & in_window
+        # --forecast-days counts from --until when there is one, else from the last data.
+        origin = last_data if until is None else int((np.datetime64(until, "D") - self.start)
+                                                     .astype(int))  # fmt: skip
+        self.forecast_days = forecast_days
+        self.forecast_to = origin + forecast_days
+        self.scored = ~self.in_fit & np.isfinite(observed.counts)
+        if until is not None and forecast_days:
+            self.scored &= self.day_index <= self.forecast_to
+        prior_days = [(p.at - scenario.config.start_date).days for p in self.bands.values()]
+        self.last_day = max(last_data, self.forecast_to, *prior_days)
+        self.n_days = self.last_day + 1
         self.region_index = np.array(
             [-1 if r == NATIONAL else scenario.province_ids.index(r) for r in observed.regions]
         )
+        self.day_weekday = weekday_of(self.start + np.arange(self.n_days))
         pattern = self.epi.initial_exposed
         self.seed_pattern = (
             pattern / pattern.sum()
@@ -261,17 +182,30 @@ class Calibrator:
             "reduction": 0.0,  # unused unless fitted: the scenario's schedule applies
             "reporting": cal.reporting,
             "seed": float(self.epi.initial_exposed.sum()),
+            "severity": float(np.mean(np.asarray(self.epi.params.hospital_share, dtype=float))),
         }
+        self.knots = self._knots(fit, until)
         self.parameters: list[Parameter] = []
         for kind in fit:
-            low, high = cal.bounds[kind]  # type: ignore[index]  # names checked above
-            if kind in per_province:
+            low, high = cal.bounds.get(kind, DEFAULT_BOUNDS[kind])  # type: ignore[call-overload]
+            if kind == "weekday":
                 self.parameters += [
-                    Parameter(f"{kind}[{p}]", kind, i, low, high)
-                    for i, p in enumerate(scenario.province_ids)
+                    Parameter(f"weekday[{d}]", kind, None, low, high, i)
+                    for i, d in enumerate(WEEKDAYS)
                 ]
-            else:
-                self.parameters.append(Parameter(kind, kind, None, low, high))
+                continue
+            steps = range(len(self.knots)) if kind == "reduction" else range(1)
+            for k in steps:
+                at = f"{self.knots[k]}" if kind == "reduction" and cal.knot_days else ""
+                if kind in per_province:
+                    self.parameters += [
+                        Parameter(f"{kind}[{','.join(filter(None, (at, p)))}]", kind, i, low,
+                                  high, k)
+                        for i, p in enumerate(scenario.province_ids)
+                    ]  # fmt: skip
+                else:
+                    name = f"{kind}[{at}]" if at else kind
+                    self.parameters.append(Parameter(name, kind, None, low, high, k))
         n_rows = int(self.in_fit.sum())
         if n_rows <= len(self.parameters):
             window = f" on or before {until}" if until else ""
@@ -281,16 +215,40 @@ class Calibrator:
             )  # fmt: skip
         self.lower = np.array([p.to_search(p.lower) for p in self.parameters])
         self.upper = np.array([p.to_search(p.upper) for p in self.parameters])
+        self.size: float = 50.0  # negative binomial dispersion, refitted by `fit`
+        self.sqrt_sd: float = 1.0  # scatter of sqrt counts, refitted by `fit` under priors
+
+    def _knots(self, fit: tuple[str, ...], until: dt.date | None) -> list[dt.date]:
+        """The days a fitted reduction may change: the lockdown, then every knot_days while a
+        whole knot_days of fitted data follows."""
+        cal = self.scenario.config.calibration
+        if "reduction" not in fit or cal.lockdown_date is None:
+            return []
+        if cal.knot_days is None:
+            return [cal.lockdown_date]
+        last = self.observed.dates[self.in_fit].max().astype(dt.date)
+        knots = [cal.lockdown_date]
+        while knots[-1] + dt.timedelta(days=2 * cal.knot_days) <= last:
+            knots.append(knots[-1] + dt.timedelta(days=cal.knot_days))
+        return knots
 
     # --- the model under many parameter sets at once -----------------------------------------
 
     def _values(self, xs: np.ndarray) -> dict[str, np.ndarray]:
-        """Search-space rows (B, n) -> per-kind values (B, P), defaults where not fitted."""
+        """Search-space rows (B, n) -> per-kind values: (B, P), reduction (B, K, P) and
+        weekday (B, 6); defaults where not fitted."""
         n_b = xs.shape[0]
         values = {k: np.full((n_b, self.n_provinces), v) for k, v in self.defaults.items()}
+        values["reduction"] = np.zeros((n_b, max(len(self.knots), 1), self.n_provinces))
+        values["weekday"] = np.zeros((n_b, len(WEEKDAYS)))
         for j, p in enumerate(self.parameters):
             v = p.from_search(xs[:, j])
-            if p.province is None:
+            if p.kind == "weekday":
+                values["weekday"][:, p.step] = v
+            elif p.kind == "reduction":
+                where = slice(None) if p.province is None else p.province
+                values["reduction"][:, p.step, where] = v[:, None] if p.province is None else v
+            elif p.province is None:
                 values[p.kind][:] = v[:, None]
             else:
                 values[p.kind][:, p.province] = v
@@ -301,34 +259,56 @@ class Calibrator:
         return values
 
     def natural_values(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-kind values (P,) at one search-space point, defaults where not fitted."""
+        """Per-kind values at one search-space point, defaults where not fitted."""
         return {k: v[0] for k, v in self._values(np.atleast_2d(x)).items()}
 
-    def daily_reports(self, xs: np.ndarray) -> np.ndarray:
-        """Predicted reports per (draw, province, day) for search-space rows xs (B, n)."""
+    def simulate(self, xs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Predicted reports per (draw, province, day) for search-space rows xs (B, n), and
+        per draw the national attack rate, deaths and infection fatality ratio on each prior's
+        day (and on the last day)."""
         v = self._values(np.atleast_2d(xs))
         n_b = v["r0"].shape[0]
-        params = SEIRParameters(**{**vars(self.epi.params), "r0": v["r0"]})
-        contact = self._contact(v["reduction"])
+        params = SEIRParameters(
+            **{**vars(self.epi.params), "r0": v["r0"], "hospital_share": v["severity"]}
+        )
         people = integrate(
             params, self.epi.population, v["seed"], self.n_days, mixing=self.epi.mixing,
-            contact_factor=contact, n_draws=n_b, rtol=self.rtol, atol=1e-4,
+            contact_factor=self._contact(v["reduction"]), n_draws=n_b, rtol=self.rtol,
+            atol=1e-4,
         )  # fmt: skip
         onsets = people[:, ONSETS]  # symptomatic onsets in the community, a running total
         daily = np.diff(onsets, axis=-1)  # (B, P, days): onsets during day d
         reports = np.zeros_like(daily)
         reports[..., self.delay :] = daily[..., : daily.shape[-1] - self.delay]
-        return v["reporting"][:, :, None] * reports
+        weekday = weekday_factors(v["weekday"])[:, self.day_weekday]  # (B, days)
+        reports = v["reporting"][:, :, None] * weekday[:, None, :] * reports
+        population = float(self.epi.population.sum())
+        outcomes = {}
+        for name, day in [("last", self.n_days - 1)] + [
+            (n, (p.at - self.scenario.config.start_date).days) for n, p in self.bands.items()
+        ]:
+            infected = population - people[:, S, :, day].sum(axis=1)
+            deaths = people[:, D, :, day].sum(axis=1)
+            outcomes[f"attack_rate@{name}"] = infected / population
+            outcomes[f"deaths@{name}"] = deaths
+            outcomes[f"infection_fatality@{name}"] = deaths / np.maximum(infected, 1.0)
+        return reports, outcomes
+
+    def daily_reports(self, xs: np.ndarray) -> np.ndarray:
+        """Predicted reports per (draw, province, day) for search-space rows xs (B, n)."""
+        return self.simulate(xs)[0]
 
     def _contact(self, reduction: np.ndarray) -> np.ndarray:
         """(B, days, P) contact factor: the scenario's schedule, except that a fitted
-        reduction replaces it from the lockdown date on."""
+        reduction (B, K, P) replaces it from the lockdown date on, knot by knot."""
         base = self.epi.contact_for(self.n_days)
         factor = np.broadcast_to(base, (reduction.shape[0], *base.shape)).copy()
-        lockdown = self.scenario.config.calibration.lockdown_date
+        if reduction.ndim == 2:  # (B, P): one step
+            reduction = reduction[:, None, :]
         if any(p.kind == "reduction" for p in self.parameters):
-            first = int((np.datetime64(lockdown, "D") - self.start).astype(int))
-            factor[:, max(first, 0) :, :] = 1.0 - reduction[:, None, :]
+            for k, knot in enumerate(self.knots):
+                first = int((np.datetime64(knot, "D") - self.start).astype(int))
+                factor[:, max(first, 0) :, :] = 1.0 - reduction[:, k, None, :]
         return factor
 
     def rows(self, reports: np.ndarray) -> np.ndarray:
@@ -350,49 +330,92 @@ class Calibrator:
     def predict(self, xs: np.ndarray) -> np.ndarray:
         return self.rows(self.daily_reports(xs))
 
+    def _stacked_residuals(self, xs: np.ndarray) -> np.ndarray:
+        """(B, n) search-space rows -> (B, m) residuals: the data's, each prior's, each knot
+        step's."""
+        xs = np.atleast_2d(xs)
+        reports, outcomes = self.simulate(xs)
+        fitted = self.rows(reports)[:, self.in_fit]
+        observed = self.observed.counts[self.in_fit]
+        if self.likelihood == "negative-binomial":
+            days = self.observed.days[self.in_fit]
+            parts = [nb_deviance_residuals(observed, fitted, self.size * days)]
+        else:  # in units of their own scatter, so that prior and knot terms weigh as stated
+            parts = [sqrt_residuals(observed, fitted) / self.sqrt_sd]
+        for name, prior in self.priors.items():
+            parts.append(prior_residual(outcomes[f"{name}@{name}"], prior.median,
+                                        prior.log_sd)[:, None])  # fmt: skip
+        if len(self.knots) > 1 and any(p.kind == "reduction" for p in self.parameters):
+            reduction = self._values(xs)["reduction"].mean(axis=-1)  # (B, K)
+            log_sd = self.scenario.config.calibration.knot_log_sd
+            parts.append(knot_residuals(reduction, log_sd))
+        return np.concatenate(parts, axis=-1)
+
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        fitted = self.predict(x[None])[0, self.in_fit]
-        return np.sqrt(np.maximum(fitted, 0.0)) - np.sqrt(self.observed.counts[self.in_fit])
+        return self._stacked_residuals(x[None])[0]
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         """Forward differences of every parameter from one stacked integration."""
         steps = np.where(x + FD_STEP <= self.upper, FD_STEP, -FD_STEP)
-        xs = np.vstack([x, x + np.diag(steps)])
-        fitted = np.sqrt(np.maximum(self.predict(xs)[:, self.in_fit], 0.0))
-        return ((fitted[1:] - fitted[0]) / steps[:, None]).T
+        stacked = self._stacked_residuals(np.vstack([x, x + np.diag(steps)]))
+        return ((stacked[1:] - stacked[0]) / steps[:, None]).T
 
     # --- the fit -----------------------------------------------------------------------------
 
-    def fit(self, local_fits: int = 3) -> FitResult:
-        clock = time.perf_counter()
+    def _starts(self) -> np.ndarray:
+        """Sobol points over the kinds: every knot, province or day of one kind starts at the
+        same point, the weekday pattern flat."""
         cal = self.scenario.config.calibration
         kinds = sorted({p.kind for p in self.parameters}, key=FITTABLE.index)
         sobol = qmc.Sobol(d=len(kinds), seed=20220512).random(cal.starts)
-        # Every province starts a per-province parameter at the same point.
         columns = [kinds.index(p.kind) for p in self.parameters]
         starts = self.lower + sobol[:, columns] * (self.upper - self.lower)
-        observed = np.sqrt(self.observed.counts[self.in_fit])
-        start_costs = [
-            0.5 * float(np.sum((np.sqrt(np.maximum(f, 0.0)) - observed) ** 2))
-            for f in self.predict(starts)[:, self.in_fit]
-        ]
+        starts[:, [p.kind == "weekday" for p in self.parameters]] = 0.0
+        return starts
+
+    def fit(self, local_fits: int | None = None, max_nfev: int = 200) -> FitResult:
+        clock = time.perf_counter()
+        local_fits = local_fits or self.scenario.config.calibration.local_fits
+        starts = self._starts()
+        observed = self.observed.counts[self.in_fit]
+        start_costs = np.sum(self._stacked_residuals(starts) ** 2, axis=1)
         order = np.argsort(start_costs)[:local_fits]
         runs = []
         for i in order:
             result = least_squares(
                 self.residuals, starts[i], jac=self.jacobian, bounds=(self.lower, self.upper),
-                method="trf", x_scale="jac", max_nfev=200,
+                method="trf", x_scale="jac", max_nfev=max_nfev, ftol=FTOL, xtol=FTOL,
             )  # fmt: skip
             runs.append((result, i))
         best, _ = min(runs, key=lambda r: r[0].cost)
+        penalised = best.fun.size > observed.size  # priors or knots: weigh the data right
+        if self.likelihood == "negative-binomial" or penalised:
+            for _ in range(NB_ROUNDS):
+                fitted = self.predict(best.x[None])[0, self.in_fit]
+                if self.likelihood == "negative-binomial":
+                    self.size = fit_size(observed, fitted, self.observed.days[self.in_fit])
+                else:
+                    self.sqrt_sd = float(np.sqrt(np.mean(sqrt_residuals(observed, fitted) ** 2)))
+                best = least_squares(
+                    self.residuals, best.x, jac=self.jacobian, bounds=(self.lower, self.upper),
+                    method="trf", x_scale="jac", max_nfev=max_nfev, ftol=FTOL, xtol=FTOL,
+                )  # fmt: skip
         fit_s = time.perf_counter() - clock
 
-        n, k = best.fun.size, len(self.parameters)
-        ssr = float(np.sum(best.fun**2))
-        sst = float(np.sum((observed - observed.mean()) ** 2))
+        n, k = int(self.in_fit.sum()), len(self.parameters)
+        data_residuals = best.fun[:n]
+        fitted = self.predict(best.x[None])[0, self.in_fit]
+        sqrt_fun = sqrt_residuals(observed, fitted)
+        ssr = float(np.sum(sqrt_fun**2))
+        y = np.sqrt(observed)
+        sst = float(np.sum((y - y.mean()) ** 2))
         jac = self.jacobian(best.x)
-        sigma2 = ssr / max(n - k, 1)
-        covariance = sigma2 * np.linalg.pinv(jac.T @ jac)
+        # The data's own scatter scales the covariance (about 1 for a well-fitted dispersion);
+        # the prior and smoothness rows enter at their stated weights.
+        sigma2 = float(np.sum(data_residuals**2)) / max(n - k, 1)
+        jac_scaled = jac.copy()
+        jac_scaled[n:] *= np.sqrt(sigma2)
+        covariance = sigma2 * np.linalg.pinv(jac_scaled.T @ jac_scaled)
         se = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
         values = np.array([p.from_search(x) for p, x in zip(self.parameters, best.x, strict=True)])
         low = np.array([
@@ -403,14 +426,17 @@ class Calibrator:
             p.from_search(min(x + 1.96 * s, hi))
             for p, x, s, hi in zip(self.parameters, best.x, se, self.upper, strict=True)
         ])  # fmt: skip
+        _, outcomes = self.simulate(best.x[None])
         table = self._table(best.x)
-        return FitResult(
+        from optimiser.forecast import heldout_score  # forecast builds on this module
+
+        result = FitResult(
             parameters=self.parameters,
             x=best.x,
             values=values,
             lower_95=low,
             upper_95=high,
-            loss=ssr,
+            loss=float(2 * best.cost),
             converged=bool(best.success and best.status > 0),
             message=str(best.message),
             n_points=n,
@@ -430,12 +456,17 @@ class Calibrator:
                 for r, i in runs
             ],  # fmt: skip
             table=table,
-            heldout=self._heldout(table),
+            heldout=None,
             timings_s={"fit": fit_s, "total": time.perf_counter() - clock},
+            covariance=covariance,
+            size=self.size if self.likelihood == "negative-binomial" else None,
+            outcomes={k: float(v[0]) for k, v in outcomes.items()},
         )
+        result.heldout = heldout_score(self, result)
+        return result
 
     def _table(self, x: np.ndarray) -> pd.DataFrame:
-        """Observed rows with the fit, plus daily forecasts for `forecast_days` past the data."""
+        """Observed rows with the fit, plus daily forecasts to the forecast's last day."""
         reports = self.daily_reports(x[None])
         fitted = self.rows(reports)[0]
         obs = self.observed
@@ -448,7 +479,7 @@ class Calibrator:
         for region in pd.unique(obs.regions):
             r = -1 if region == NATIONAL else self.scenario.province_ids.index(region)
             series = reports[0].sum(axis=0) if r < 0 else reports[0, r]
-            for d in range(last + 1, self.n_days):
+            for d in range(last + 1, self.forecast_to + 1):
                 extra.append({
                     "date": str(self.start + d), "region": region, "days": 1,
                     "observed": np.nan, "fitted": series[d], "in_fit": False,
@@ -456,171 +487,3 @@ class Calibrator:
         if extra:
             table = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
         return table.sort_values(["region", "date"], kind="stable").reset_index(drop=True)
-
-    def _heldout(self, table: pd.DataFrame) -> dict | None:
-        held = table[~table["in_fit"] & table["observed"].notna()]
-        if held.empty:
-            return None
-        y, f = np.sqrt(held["observed"].to_numpy()), np.sqrt(held["fitted"].to_numpy())
-        sst = float(np.sum((y - y.mean()) ** 2))
-        total_obs, total_fit = float(held["observed"].sum()), float(held["fitted"].sum())
-        return {
-            "rows": len(held),
-            "from": str(held["date"].min()),
-            "to": str(held["date"].max()),
-            "rmse_sqrt": float(np.sqrt(np.mean((f - y) ** 2))),
-            "r2_sqrt": 1.0 - float(np.sum((f - y) ** 2)) / sst if sst > 0 else None,
-            "observed_total": total_obs,
-            "forecast_total": total_fit,
-            "total_error_pct": 100.0 * (total_fit - total_obs) / total_obs if total_obs else None,
-        }
-
-
-# --- outputs ---------------------------------------------------------------------------------
-
-
-def fit_summary(result: FitResult, cal: Calibrator) -> dict:
-    """The content of fit.json."""
-    import hashlib
-
-    from optimiser.results import plain
-
-    scenario = cal.scenario
-    summary: dict = plain({
-        "scenario": scenario.config.name,
-        "observed": str(cal.observed.path),
-        "observed_sha256": hashlib.sha256(cal.observed.path.read_bytes()).hexdigest(),
-        "start_date": str(scenario.config.start_date),
-        "lockdown_date": str(scenario.config.calibration.lockdown_date),
-        "report_delay_days": cal.delay,
-        "fitted_scale": "sqrt(counts)",
-        "parameters": {
-            p.name: {"value": v, "lower_95": lo, "upper_95": hi,
-                     "search_bounds": [p.lower, p.upper], "at_bound": edge}
-            for p, v, lo, hi, edge in zip(result.parameters, result.values, result.lower_95,
-                                          result.upper_95, result.at_bound, strict=True)
-        },
-        "interval_method": "Wald, from the Jacobian at the optimum (log scale for r0, "
-                           "reporting and seed); residuals are serially correlated, so these "
-                           "intervals are narrower than the truth",
-        "r2": result.r2,
-        "rmse": result.rmse,
-        "loss": result.loss,
-        "n_points": result.n_points,
-        "n_parameters": len(result.parameters),
-        "converged": result.converged,
-        "message": result.message,
-        "starts": result.starts,
-        "heldout": result.heldout,
-        "timings_s": result.timings_s,
-    })  # fmt: skip
-    return summary
-
-
-def overrides_yaml(result: FitResult, cal: Calibrator, out: Path) -> str:
-    """scenario-overrides.yaml: the whole epidemic block the fit used, the parameters it held
-    fixed as well as those it fitted (at full precision), and the reporting share and delay, so
-    that `aidopt run SCENARIO --set @scenario-overrides.yaml` gives exactly the fitted model
-    whatever the scenario's own epidemic block says."""
-    import yaml
-
-    scenario = cal.scenario
-    fitted = {p.name: float(v) for p, v in zip(result.parameters, result.values, strict=True)}
-    epidemic: dict = scenario.epidemic.model_dump(mode="json", by_alias=True)
-    if "r0" in fitted:
-        epidemic["r0"] = fitted["r0"]
-    lockdown = scenario.config.calibration.lockdown_date
-    if "reduction" in fitted and lockdown is not None:  # a fitted reduction implies a date
-        earlier = [
-            {"from": s.from_.isoformat(), "reduction": s.reduction}
-            for s in scenario.epidemic.contact_reduction
-            if s.from_ < lockdown
-        ]
-        epidemic["contact_reduction"] = earlier + [
-            {"from": lockdown.isoformat(), "reduction": fitted["reduction"]}
-        ]
-    seeds = cal.natural_values(result.x)["seed"]
-    epidemic["initial_infections"] = {
-        pid: float(s) for pid, s in zip(scenario.province_ids, seeds, strict=True)
-    }
-    epidemic["initial_infections_factor"] = 1.0  # the fitted seeds include any factor held
-    calibration = {
-        "report_delay_days": cal.delay,
-        "reporting": fitted.get("reporting", scenario.config.calibration.reporting),
-    }
-    skipped = [
-        p.name
-        for p in result.parameters
-        if p.province is not None and p.kind in ("r0", "reduction", "reporting")
-    ]
-    body = {"epidemic": epidemic, "calibration": calibration}
-    header = (
-        f"# Fitted by aidopt calibrate to {cal.observed.path}\n"
-        f"# R2 {result.r2:.3f} and RMSE {result.rmse:.2f} on the sqrt scale, "
-        f"{result.n_points} points; converged: {result.converged}\n"
-        f"# Fitted: {', '.join(fitted)}; every other epidemic field is the one the fit held.\n"
-        f"# Use: aidopt run {scenario.folder} --set @{out / 'scenario-overrides.yaml'}\n"
-    )
-    if skipped:
-        header += f"# Not scenario fields, see fit.json: {', '.join(skipped)}\n"
-    return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=None)
-
-
-def plot_fit(table: pd.DataFrame, path: Path, title: str) -> None:
-    """Observed against fitted per region; held-out and forecast days marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    regions = list(pd.unique(table["region"]))
-    cols = 1 if len(regions) == 1 else 4
-    rows = -(-len(regions) // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols if cols > 1 else 9, 2.8 * rows + 0.6 if cols > 1 else 4.5),
-        squeeze=False, sharex=True,
-    )  # fmt: skip
-    for ax, region in zip(axes.flat, regions, strict=False):
-        part = table[(table["region"] == region) & (table["days"] == 1)]
-        dates = pd.to_datetime(part["date"])
-        fit_rows = part["in_fit"].to_numpy()
-        ax.plot(dates, part["fitted"], color="tab:blue", lw=1.5, label="model")
-        ax.scatter(dates[fit_rows], part["observed"][fit_rows], s=8, color="black",
-                   label="observed, fitted")  # fmt: skip
-        held = ~fit_rows & part["observed"].notna().to_numpy()
-        if held.any():
-            ax.scatter(dates[held], part["observed"][held], s=10, facecolors="none",
-                       edgecolors="tab:red", label="observed, held out")  # fmt: skip
-        longer = table[(table["region"] == region) & (table["days"] > 1)]
-        note = "".join(
-            f"\n+ {r.observed:,.0f} observed / {r.fitted:,.0f} fitted, {r.days} days to {r.date}"
-            for r in longer.itertuples()
-        )
-        ax.set_title(region.replace("_", " ") + note, fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.tick_params(axis="x", rotation=45)
-    for ax in list(axes.flat)[len(regions) :]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.supylabel("reported new cases per day", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write_calibration(result: FitResult, cal: Calibrator, output: Output) -> list[Path]:
-    """Write fit.json, fit.csv, fit.png and scenario-overrides.yaml into the claimed folder."""
-    import json
-
-    out = output.given
-    summary = fit_summary(result, cal)
-    title = (f"{cal.scenario.config.name}: {cal.observed.path.name}, R2 {result.r2:.2f} "
-             f"(sqrt scale)")  # fmt: skip
-    writers = {
-        "fit.json": lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"),
-        "fit.csv": lambda p: result.table.to_csv(p, index=False, float_format="%.6g"),
-        "fit.png": lambda p: plot_fit(result.table, p, title),
-        "scenario-overrides.yaml": lambda p: p.write_text(overrides_yaml(result, cal, out)),
-    }
-    return output.write(writers)

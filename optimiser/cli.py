@@ -447,21 +447,34 @@ def _names(text: str | None, option: str, allow_none: bool) -> tuple[str, ...] |
 @click.option(
     "--forecast-days",
     type=click.IntRange(0, 3650),
-    default=0,
-    show_default=True,
-    help="days to forecast past the last observed date",
+    default=None,
+    help="days to forecast: from --until, scoring exactly those days, or past the last "
+    "observed date [0; 14 with --rolling]",
+)
+@click.option(
+    "--rolling",
+    is_flag=True,
+    help="fit to each of calibration.rolling_origins and score its --forecast-days forecast "
+    "beside a log-linear trend's and a persistence forecast's",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), help="output folder [results/<name>-calibration/]"
 )
 @overrides_option
-def calibrate(scenario, observed, fit_names, per_province, until, forecast_days, out, overrides):
+def calibrate(
+    scenario, observed, fit_names, per_province, until, forecast_days, rolling, out, overrides
+):
     """Fit SCENARIO's epidemic model to reported cases in OBSERVED."""
-    from optimiser.calibrate import Calibrator, read_observed, write_calibration
+    from optimiser.calibrate import Calibrator, read_observed
+    from optimiser.calibration_outputs import write_calibration
 
     folder = _folder(scenario)
     scn = _load(folder, overrides)
     out = out or Path("results") / f"{folder.resolve().name}-calibration-{observed.stem}"
+    if rolling:
+        _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days, out)
+        return
+    forecast_days = forecast_days or 0
     try:
         obs = read_observed(observed, scn)
         per = _names(per_province, "--per-province", allow_none=True)
@@ -496,8 +509,63 @@ def calibrate(scenario, observed, fit_names, per_province, until, forecast_days,
             f"  held out {h['from']}..{h['to']} ({h['rows']} rows): RMSE "
             f"{h['rmse_sqrt']:.2f} (sqrt scale), total {h['forecast_total']:,.0f} "
             f"forecast vs {h['observed_total']:,.0f} observed "
-            f"({h['total_error_pct']:+.1f}%)"
+            f"({h['total_error_pct']:+.1f}%), 95% [{h['forecast_total_95'][0]:,.0f}, "
+            f"{h['forecast_total_95'][1]:,.0f}]"
         )
+    click.echo(f"  wrote {out}/: {' '.join(f.name for f in files)}")
+
+
+def _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days, out):
+    """`aidopt calibrate --rolling`: one fit per origin, its forecast beside the baselines."""
+    from optimiser.calibrate import read_observed
+    from optimiser.forecast import rolling, rolling_fit, write_rolling
+
+    origins = scn.config.calibration.rolling_origins
+    problems = []
+    if until is not None:
+        problems.append("--rolling takes its cut-offs from calibration.rolling_origins; "
+                        "drop --until")  # fmt: skip
+    if not origins:
+        problems.append(
+            f"{scenario}: scenario.yaml sets no calibration.rolling_origins for --rolling; "
+            f"valid: a list of dates, e.g. [2022-05-20, 2022-05-27]"
+        )
+    try:
+        obs = read_observed(observed, scn)
+    except ScenarioError as exc:
+        problems += exc.problems
+    if problems:
+        _fail(problems, INVALID_INPUT)
+    days = 14 if forecast_days is None else forecast_days
+    if days < 1:
+        _fail(["--rolling: --forecast-days must be at least 1"], INVALID_INPUT)
+    fit = _names(fit_names, "--fit", allow_none=False)
+    try:
+        from optimiser.calibrate import Calibrator
+
+        for origin in origins:  # every origin must be fittable before anything is written
+            Calibrator(scn, obs, rolling_fit(scn, fit), (), origin, days)
+    except ScenarioError as exc:
+        _fail(exc.problems, INVALID_INPUT)
+    with _claim(out, "calibrate", (scenario, observed)) as output:
+        run = rolling(scn, obs, origins, days, fit)
+        files = _written(lambda: write_rolling(run, obs, scn, output))
+    click.echo(f"{scn.config.name}: {days}-day forecasts of {observed} from "
+               f"{len(run.table)} origin(s); error of the 14-day total:")  # fmt: skip
+    click.echo(f"  {'origin':<11} {'observed':>10} {'model':>10} {'95% interval':>23} "
+               f"{'model':>7} {'trend':>7} {'persist':>7}")  # fmt: skip
+    for r in run.table.itertuples():
+        click.echo(
+            f"  {r.origin:<11} {r.observed_total:>10,.0f} {r.model_total:>10,.0f} "
+            f"[{r.model_low_95:>9,.0f}, {r.model_high_95:>9,.0f}] {r.model_error_pct:>+6.0f}% "
+            f"{r.trend_error_pct:>+6.0f}% {r.persistence_error_pct:>+6.0f}%"
+        )
+    s = run.summary()
+    m = s["median_abs_error_pct"]
+    click.echo(f"  median |error|: model {m['model']:.0f}%, trend {m['trend']:.0f}%, "
+               f"persistence {m['persistence']:.0f}%; model beats the trend at "
+               f"{s['model_beats_trend']} of {len(run.table)}; intervals cover "
+               f"{s['intervals_cover']} of {len(run.table)}")  # fmt: skip
     click.echo(f"  wrote {out}/: {' '.join(f.name for f in files)}")
 
 

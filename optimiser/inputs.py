@@ -57,8 +57,10 @@ if typing.TYPE_CHECKING:
     from optimiser.warm_start import WarmStart
 
 DPRK, ROK = "DPRK", "ROK"
-CALIBRATION_LIMITS = {"r0": 20.0, "reduction": 1.0, "reporting": 1.0, "seed": 1e10}
-"""Largest upper search bound per fitted parameter (r0 as epidemic.r0; seed in persons)."""
+CALIBRATION_LIMITS = {"r0": 20.0, "reduction": 1.0, "reporting": 1.0, "seed": 1e10,
+                      "severity": 1.0, "weekday": 5.0}  # fmt: skip
+"""Largest upper search bound per fitted parameter (r0 as epidemic.r0; seed in persons;
+weekday a log factor, whose lower bound may go as far below 0)."""
 MAX_PLAN_CELLS = 500_000
 """Most (commodity x (arc + node) x week) cells a scenario may span (the default: 14,768)."""
 
@@ -534,10 +536,11 @@ def check_epidemic(scn: dict, config: ScenarioConfig) -> list[str]:
                 )
                 break
     for name, (low, high) in config.calibration.bounds.items():
-        if not 0 <= low < high <= CALIBRATION_LIMITS[name]:
+        floor = -CALIBRATION_LIMITS[name] if name == "weekday" else 0
+        if not floor <= low < high <= CALIBRATION_LIMITS[name]:
             problems.append(
                 f"scenario.yaml, calibration.bounds.{name}: [{low}, {high}] is invalid; "
-                f"valid: 0 <= lower < upper <= {CALIBRATION_LIMITS[name]:g}"
+                f"valid: {floor:g} <= lower < upper <= {CALIBRATION_LIMITS[name]:g}"
             )
     return problems
 

@@ -344,9 +344,49 @@ class Solver(Frozen):
                                    le=1e6)  # fmt: skip
 
 
-FITTABLE = ("r0", "reduction", "reporting", "seed")
-"""Parameters `aidopt calibrate` can fit: R0, the contact reduction from the lockdown date,
-the share of symptomatic onsets reported, and the seed (infections at start_date)."""
+FITTABLE = ("r0", "reduction", "reporting", "seed", "severity", "weekday")
+"""Parameters `aidopt calibrate` can fit: R0, the contact reduction from the lockdown date (one
+step, or one per knot with `calibration.knot_days`), the share of symptomatic onsets reported,
+the seed (infections at start_date), the hospital share of symptomatic cases (`severity`, which
+sets the model's infection fatality ratio) and the weekday pattern of the reports."""
+Fittable = Literal["r0", "reduction", "reporting", "seed", "severity", "weekday"]
+DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
+    "r0": (0.8, 20.0), "reduction": (0.0, 0.95), "reporting": (0.001, 1.0), "seed": (1.0, 1.0e6),
+    "severity": (1.0e-4, 0.2), "weekday": (-1.0, 1.0),
+}  # fmt: skip
+"""Search bounds in natural units; `weekday` is the log of a day's reporting factor."""
+
+
+class Prior(Frozen):
+    """A log-normal prior on a quantity of the fitted no-aid epidemic at a date, with the band
+    a sourced answer must fall in."""
+
+    median: float = F("1", "median of the prior", gt=0)
+    log_sd: float = F("1", "standard deviation of its natural log", gt=0, le=5)
+    band: tuple[float, float] = F("1", "the sourced range the fitted value should lie in")
+    at: dt.date = F("date", "the day the quantity is counted to")
+    source: str = F("text", "where the median and the band come from", min_length=1)
+
+    @model_validator(mode="after")
+    def _band_in_order(self) -> Prior:
+        if not 0 < self.band[0] <= self.band[1]:
+            raise ValueError(f"band must be two positive values in order, got {list(self.band)}")
+        return self
+
+
+class Priors(Frozen):
+    """What published analyses say about the outbreak the reports show; each adds one term to
+    the fit's loss."""
+
+    attack_rate: Prior | None = F("1", "share of the population infected by `at`", default=None)
+    infection_fatality: Prior | None = F(
+        "1", "deaths by `at` over infections by `at` in the no-aid model", default=None
+    )
+    deaths: Prior | None = F(
+        "persons",
+        "deaths by `at`: a band only (checked, not fitted; median and log_sd shown)",
+        default=None,
+    )
 
 
 class Calibration(Frozen):
@@ -357,15 +397,33 @@ class Calibration(Frozen):
     reporting: float = F(
         "1", "share of onsets reported, when it is not fitted", default=1.0, gt=0, le=1
     )
-    fit: tuple[Literal["r0", "reduction", "reporting", "seed"], ...] = F(
-        "names", "parameters to fit by default", default=FITTABLE
-    )
+    fit: tuple[Fittable, ...] = F("names", "parameters to fit by default", default=FITTABLE[:4])
     starts: int = F("starts", "multi-start points for the fit", default=8, ge=1, le=64)
-    bounds: dict[Literal["r0", "reduction", "reporting", "seed"], tuple[float, float]] = F(
-        "natural units", "search bounds per parameter",
-        default={"r0": (0.8, 20.0), "reduction": (0.0, 0.95), "reporting": (0.001, 1.0),
-                 "seed": (1.0, 1.0e6)},
+    local_fits: int = F(
+        "fits", "the best starts refined by a local fit, the best of them kept", default=3,
+        ge=1, le=64,
     )  # fmt: skip
+    bounds: dict[Fittable, tuple[float, float]] = F(
+        "natural units", "search bounds per parameter (those not named keep the defaults)",
+        default=DEFAULT_BOUNDS,
+    )  # fmt: skip
+    likelihood: Literal["sqrt-least-squares", "negative-binomial"] = F(
+        "name", "sqrt-least-squares: least squares on sqrt(counts); negative-binomial: the "
+        "counts' likelihood with a fitted dispersion", default="sqrt-least-squares",
+    )  # fmt: skip
+    knot_days: int | None = F(
+        "d", "with a value, a contact reduction is fitted every knot_days from lockdown_date "
+        "(each knot followed by at least knot_days of fitted data); none: one step",
+        default=None, ge=1, le=365,
+    )  # fmt: skip
+    knot_log_sd: float = F(
+        "1", "smoothness: standard deviation of the change in log(1 - reduction) from one "
+        "knot to the next", default=0.15, gt=0, le=10,
+    )  # fmt: skip
+    priors: Priors = F("block", "published figures the fit is held to", default=Priors())
+    rolling_origins: tuple[dt.date, ...] = F(
+        "dates", "cut-off dates `aidopt calibrate --rolling` forecasts from", default=()
+    )
 
 
 # --- demand: how needs are sized (WHO COVID-ESFT) -----------------------------------------
