@@ -204,6 +204,9 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
                 f"  {label} by {date} ({when}): {w[f'{key}_no_aid'][when]:>13,.0f} without aid "
                 f"-> {w[f'{key}_with_plan'][when]:,.0f} with the plan"
             )
+        averted = summary.get("deaths_averted") or {}
+        lines.append("  deaths averted: " + ", ".join(
+            f"{v:,.0f} by {summary.get(f'{k}_date', k)} ({k})" for k, v in averted.items()))
         r = summary["reproduction_number"]
         lines.append(
             "  reproduction number without aid "
@@ -222,6 +225,11 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
         if v is not None
     )
     lines.append(f"  fill rate (in brackets: of the need it could reach in time): {fills}")
+    worst = (summary.get("limits") or {}).get("most_valuable") or []
+    if worst:
+        lines.append("  limits worth relaxing most (deaths to first order if doubled): " + "; ".join(
+            f"{r['kind']} {r['subject']} {r['deaths_if_doubled']:,.0f} (--set {r['set']})"
+            for r in worst))
     spent = summary["spending_usd"]
     lines.append(
         f"  spending: {spent['total']:,.0f} USD (procurement {spent['procurement']:,.0f}, "
