@@ -227,9 +227,11 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
     lines.append(f"  fill rate (in brackets: of the need it could reach in time): {fills}")
     worst = (summary.get("limits") or {}).get("most_valuable") or []
     if worst:
-        lines.append("  limits worth relaxing most (deaths to first order if doubled): " + "; ".join(
+        relax = "; ".join(
             f"{r['kind']} {r['subject']} {r['deaths_if_doubled']:,.0f} (--set {r['set']})"
-            for r in worst))
+            for r in worst
+        )
+        lines.append(f"  limits worth relaxing most (deaths if doubled, first order): {relax}")
     spent = summary["spending_usd"]
     lines.append(
         f"  spending: {spent['total']:,.0f} USD (procurement {spent['procurement']:,.0f}, "

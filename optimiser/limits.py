@@ -81,7 +81,8 @@ def solve_stage1(alloc, widen_to: np.ndarray | None = None):
     if saved is not None:
         s.set_col_bounds(aid.ids, 0.0, np.asarray(widen_to, float)[tuple(aid.index.T)])
     spending = alloc.spending_cost + alloc.tiebreak
-    s.set_costs(np.arange(lp.n_cols), OBJECTIVE_SCALE * (alloc.harm + spending / alloc.usd_per_death))
+    stage1 = OBJECTIVE_SCALE * (alloc.harm + spending / alloc.usd_per_death)
+    s.set_costs(np.arange(lp.n_cols), stage1)
     try:
         x, dual, _ = s.solve(DUAL_SIMPLEX)
         reduced = np.asarray(s.highs.getSolution().col_dual)
@@ -165,7 +166,6 @@ def resources(alloc, x, dual, reduced, upper) -> list[dict[str, Any]]:
                 "ask": f"exemption-quota-x2:{name}",
             })  # fmt: skip
 
-    recipe = alloc.recipe
     if "lab_capacity" in lp.rows:
         rows = lp.rows["lab_capacity"]
         lp_upper = np.asarray(alloc.solver.highs.getLp().row_upper_)[rows.ids]
