@@ -52,32 +52,62 @@ def _week_ticks(ax, ds: xr.Dataset, every: int = 4) -> None:
     ax.set_xticklabels([dates[i].strftime("%d %b") for i in ticks], rotation=45, ha="right")
 
 
+SHORT_OUTBREAK_DAYS = 183
+"""An outbreak whose new infections stay above ACTIVE_SHARE of their peak for at most this many
+days is drawn on a linear axis over those days (a log axis over two years squeezes it into a
+few weeks); a longer one keeps the log axis and the whole outlook."""
+ACTIVE_SHARE = 1e-3
+
+
+def active_days(daily: np.ndarray) -> tuple[int, int]:
+    """First and last day index whose national new infections reach ACTIVE_SHARE of the peak."""
+    total = np.asarray(daily).sum(axis=0)
+    above = np.flatnonzero(total >= ACTIVE_SHARE * max(float(total.max()), 1e-12))
+    return (int(above[0]), int(above[-1])) if above.size else (0, len(total) - 1)
+
+
 def epidemic_curves(ds: xr.Dataset) -> Figure:
-    """New infections per day in each province, without aid and with the plan (log scale)."""
+    """New infections per day in each province, without aid and with the plan; each title
+    gives the deaths by the last day drawn (the outlook's end), naming that date."""
     no_aid = views.new_infections_per_day(ds, "people_no_aid")
     plan = views.new_infections_per_day(ds, "people_with_plan")
     dates = pd.to_datetime(ds["date"].values[1:]) if "date" in ds.coords else no_aid["day"]
     provinces = ds["province"].values.tolist()
     names = ds["province_name"].values.tolist() if "province_name" in ds.coords else provinces
+    first, last = active_days(np.maximum(no_aid.values, plan.values))
+    short = last - first <= SHORT_OUTBREAK_DAYS
+    end = pd.Timestamp(ds["date"].values[-1]) if "date" in ds.coords else None
+    until = f"to {end:%d %b %Y}" if end is not None else "by the end of the outlook"
     cols = 4
     rows = math.ceil(len(provinces) / cols)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(rows, cols, figsize=(10, 2.3 * rows), sharex=True, sharey=True)
         floor = 0.1
-        top = max(float(no_aid.max()), float(plan.max()), 1.0) * 2
+        top = max(float(no_aid.max()), float(plan.max()), 1.0) * (1.08 if short else 2)
         deaths_no = views.deaths_by_province(ds, "people_no_aid")
         deaths_plan = views.deaths_by_province(ds, "people_with_plan")
         for ax, province, name in zip(axes.flat, provinces, names, strict=False):
             d_no, d_plan = float(deaths_no[province]), float(deaths_plan[province])
-            ax.plot(dates, np.maximum(no_aid.sel(province=province), floor), color=NO_AID, lw=1.2)
-            ax.plot(dates, np.maximum(plan.sel(province=province), floor), color=WITH_PLAN, lw=1.2)
-            ax.set_yscale("log")
-            ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-            ax.set_ylim(floor, top)
-            ax.set_title(f"{name}\ndeaths {count(d_no)} -> {count(d_plan)}", fontsize=8)
+            low = 0.0 if short else floor
+            ax.plot(dates, np.maximum(no_aid.sel(province=province), low), color=NO_AID, lw=1.2)
+            ax.plot(dates, np.maximum(plan.sel(province=province), low), color=WITH_PLAN, lw=1.2)
+            if short:
+                margin = 14
+                ax.set_xlim(dates[max(first - margin, 0)], dates[min(last + margin,
+                                                                     len(dates) - 1)])
+                ax.set_ylim(0, top)
+                ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+                    lambda v, _: f"{v:,.0f}"))  # fmt: skip
+            else:
+                ax.set_yscale("log")
+                ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+                ax.set_ylim(floor, top)
+            ax.set_title(f"{name}\ndeaths {until}: {count(d_no)} -> {count(d_plan)}",
+                         fontsize=8)  # fmt: skip
             ax.grid(alpha=0.3)
             ax.tick_params(axis="x", labelrotation=30, labelsize=7, labelbottom=True)
-            ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b"))
+            ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%d %b" if short
+                                                                        else "%b %y"))
         for ax in list(axes.flat)[len(provinces) :]:
             ax.axis("off")
         fig.legend(
@@ -87,7 +117,7 @@ def epidemic_curves(ds: xr.Dataset) -> Figure:
             frameon=False,
         )
         fig.supylabel("new infections per day [persons/day]")
-        fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.5, wspace=0.08)
+        fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.6, wspace=0.08)
     return fig
 
 
@@ -104,9 +134,15 @@ def coverage_heatmap(ds: xr.Dataset) -> Figure | None:
         fig, axes = plt.subplots(
             1, len(levers), figsize=(4.2 * len(levers) + 1, 4), sharey=True, squeeze=False
         )
+        # A week that puts no load on a capacity has nothing to serve: grey, not "all served".
+        load = ds["load"].transpose("lever", "province", "week") if "load" in ds else None
+        cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#c8c8c8")
         for ax, lever in zip(axes[0], levers, strict=True):
+            values = cov.sel(lever=lever).values.astype(float)
+            if load is not None:
+                values = np.where(load.sel(lever=lever).values > 0, values, np.nan)
             ax.imshow(
-                cov.sel(lever=lever).values, aspect="auto", vmin=0, vmax=1, cmap="RdYlGn",
+                np.ma.masked_invalid(values), aspect="auto", vmin=0, vmax=1, cmap=cmap,
                 interpolation="nearest",
             )  # fmt: skip
             ax.set_title(f"{lever}")
