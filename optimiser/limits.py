@@ -106,7 +106,8 @@ def resources(alloc, x, dual, reduced, upper) -> list[dict[str, Any]]:
 
     procure = lp.columns["procure"]
     on_bound = (upper[procure.ids] > 0) & (
-        np.abs(x[procure.ids] - upper[procure.ids]) <= AT_BOUND * np.maximum(1, upper[procure.ids]))
+        np.abs(x[procure.ids] - upper[procure.ids]) <= AT_BOUND * np.maximum(1, upper[procure.ids])
+    )
     gain = np.where(on_bound, np.maximum(-reduced[procure.ids], 0.0), 0.0)
     share = use_shares(alloc, upper)
     for k, item in enumerate(ids):
@@ -297,8 +298,14 @@ def limits_of(outcome, fill: dict[str, float], reachable: dict[str, float]) -> d
                          deaths_if_doubled=deaths, set=top["set"], ask=top["ask"])  # fmt: skip
         elif reach is not None and reach >= MET:
             kind = "met" if rate is not None and rate >= MET else "lead_time"
-            entry.update(limit=kind, subject=None, words=WORDS[kind], deaths_if_doubled=0.0,
-                         set=None, ask="exemption-sooner:*" if kind == "lead_time" else None)
+            entry.update(
+                limit=kind,
+                subject=None,
+                words=WORDS[kind],
+                deaths_if_doubled=0.0,
+                set=None,
+                ask="exemption-sooner:*" if kind == "lead_time" else None,
+            )
         elif at_load.get(item, 0.0) >= 0.5:
             entry.update(limit="load", subject=None, words=WORDS["load"], deaths_if_doubled=0.0,
                          set=None, ask=None, share_at_load=at_load[item])  # fmt: skip
@@ -313,13 +320,29 @@ def limits_of(outcome, fill: dict[str, float], reachable: dict[str, float]) -> d
         by_item[item] = entry
     ranked = sorted((r for r in found if r["deaths_if_doubled"] >= MATTERS_DEATHS),
                     key=lambda r: -r["deaths_if_doubled"])  # fmt: skip
-    top = [{k: r[k] for k in ("kind", "subject", "deaths_if_doubled", "set", "ask")}
-           | {"items": sorted(r["items"], key=lambda i: -r["items"][i])} for r in ranked[:3]]
+    top = [
+        {k: r[k] for k in ("kind", "subject", "deaths_if_doubled", "set", "ask")}
+        | {"items": sorted(r["items"], key=lambda i: -r["items"][i])}
+        for r in ranked[:3]
+    ]
     return {
         "method": "stage-1 duals and reduced costs at the final plan; deaths_if_doubled is "
         "first order (an upper bound): run the row's --set for the exact figure",
         "items": by_item,
         "most_valuable": top,
-        "resources": [{k: r[k] for k in ("kind", "subject", "value_per_unit", "unit",
-                                          "deaths_if_doubled", "set", "ask")} for r in found],
+        "resources": [
+            {
+                k: r[k]
+                for k in (
+                    "kind",
+                    "subject",
+                    "value_per_unit",
+                    "unit",
+                    "deaths_if_doubled",
+                    "set",
+                    "ask",
+                )
+            }
+            for r in found
+        ],
     }

@@ -70,8 +70,10 @@ def check_answer(result: Path, tmp_path: Path) -> None:
     assert total["province"] == "total"
     csv = pd.read_csv(result / "deliveries.csv")
     ds = views.read_result(result).ds
-    names, units = views.commodity_names(ds), dict(zip(ds["commodity"].values.tolist(),
-                                                        ds["unit"].values.tolist(), strict=True))
+    names, units = (
+        views.commodity_names(ds),
+        dict(zip(ds["commodity"].values.tolist(), ds["unit"].values.tolist(), strict=True)),
+    )
     delivered = csv.groupby("commodity")["delivered"].sum()
     checked = 0
     for item, units_total in delivered.items():
