@@ -574,26 +574,51 @@ def report(results: Path, out: Path | None, pdf: bool, quiet: bool, verbose: int
         click.echo(f"wrote {' '.join(str(p) for p in written)}")
 
 
-@main.command(short_help="How two results differ (table and CSV)")
-@click.argument("a", type=click.Path(path_type=Path))
-@click.argument("b", type=click.Path(path_type=Path))
+@main.command(short_help="How results differ (table, CSV and a figure side by side)")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="the CSV file [compare-<A>-vs-<B>.csv in B's parent folder]",
+    help="the CSV file [compare-<A>-vs-<B>.csv, or compare-<A>-and-<n>-more.csv, in the last "
+    "result's parent folder]; the figure goes beside it as .svg",
 )
-def compare(a: Path, b: Path, out: Path | None) -> None:
-    """Show how results B differ from results A, and write every compared item as CSV."""
+def compare(results: tuple[Path, ...], out: Path | None) -> None:
+    """Show how RESULTS (two or more folders) differ: for two, B against A item by item; for
+    more, side by side. Writes every compared item as CSV and a figure of deaths, deaths
+    averted, spending and fill rates beside it."""
+    from optimiser import figures
     from optimiser.compare import compare as compare_results
-    from optimiser.compare import format_table, write_comparison
+    from optimiser.compare import format_side_by_side, format_table, side_by_side, write_comparison
 
-    first, second = _result(a), _result(b)
-    default = b.resolve().parent / f"compare-{a.resolve().name}-vs-{b.resolve().name}.csv"
-    path = _file(out, default)
-    table = compare_results(first, second)
+    if len(results) < 2:
+        _fail([f"compare needs two results or more; got {len(results)}: {results[0]}"],
+              INVALID_INPUT)  # fmt: skip
+    read = [_result(r) for r in results]
+    first, last = results[0].resolve(), results[-1].resolve()
+    stem = (f"compare-{first.name}-vs-{last.name}" if len(results) == 2
+            else f"compare-{first.name}-and-{len(results) - 1}-more")  # fmt: skip
+    path = _file(out, last.parent / f"{stem}.csv")
+    picture = _file(None, path.with_suffix(".svg"))
+    both = side_by_side(read)
+    if len(read) == 2:
+        table = compare_results(read[0], read[1])
+        text = format_table(table, read[0], read[1])
+    else:
+        table, text = both, format_side_by_side(both, read)
     write_comparison(table, path)
-    click.echo(format_table(table, first, second))
-    click.echo(f"wrote {path}")
+    svg = figures.to_svg(figures.comparison(both))
+    views_write(picture, svg)
+    click.echo(text)
+    click.echo(f"wrote {path} {picture}")
+
+
+def views_write(path: Path, text: str) -> Path:
+    from optimiser.views import write_file
+
+    def write(staged: Path) -> None:
+        staged.write_text(text, encoding="utf-8")
+
+    return write_file(path, write, "compare")
 
 
 from optimiser.sweep_cli import sweep  # noqa: E402  (registered last: it uses this module's helpers)

@@ -262,3 +262,54 @@ def entry_routes_by_week(ds: xr.Dataset) -> Figure | None:
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7, ncol=2, frameon=False)
     return fig
+
+
+def comparison(table: pd.DataFrame) -> Figure:
+    """Several results side by side (`compare.side_by_side`): deaths without aid and with the
+    plan, deaths averted, spending, and each item's fill rate."""
+    labels = list(table.columns[1:])
+    values = table.set_index("item")
+    colours = plt.get_cmap("tab10")
+    x = np.arange(len(labels))
+
+    def row(name: str) -> np.ndarray:
+        if name not in values.index:
+            return np.full(len(labels), np.nan)
+        return values.loc[name].to_numpy(dtype=float)
+
+    fills = [i for i in values.index if str(i).startswith("fill_rate.")]
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(10, 7.5))
+        grid = fig.add_gridspec(2, 3, height_ratios=[1, 1.15], hspace=0.55, wspace=0.35)
+        ax = fig.add_subplot(grid[0, 0])
+        ax.bar(x - 0.2, row("deaths_no_aid"), 0.4, color=NO_AID, label="without aid")
+        ax.bar(x + 0.2, row("deaths_with_plan"), 0.4, color=WITH_PLAN, label="with the plan")
+        ax.set_title("deaths [persons]")
+        ax.legend(fontsize=7, frameon=False)
+        for ax, name, title in ((fig.add_subplot(grid[0, 1]), "deaths_averted",
+                                 "deaths averted [persons]"),
+                                (fig.add_subplot(grid[0, 2]), "spending_usd.total",
+                                 "spending [M USD]")):  # fmt: skip
+            scale = 1e6 if name.startswith("spending") else 1.0
+            ax.bar(x, row(name) / scale, 0.6, color=[colours(i % 10) for i in x])
+            ax.set_title(title)
+        for ax in fig.axes:
+            ax.set_xticks(x)
+            ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+            ax.grid(axis="y", alpha=0.3)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax = fig.add_subplot(grid[1, :])
+        width = 0.8 / max(len(labels), 1)
+        positions = np.arange(len(fills))
+        for i, label in enumerate(labels):
+            shares = [100 * float(values.loc[f, label]) for f in fills]
+            ax.bar(positions + (i - (len(labels) - 1) / 2) * width, shares, width,
+                   color=colours(i % 10), label=label)  # fmt: skip
+        ax.set_xticks(positions)
+        ax.set_xticklabels([f.removeprefix("fill_rate.") for f in fills], rotation=30,
+                           ha="right", fontsize=7)  # fmt: skip
+        ax.set_ylabel("fill rate [%]")
+        ax.set_title("share of each item's need delivered")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, frameon=False, ncol=min(len(labels), 4))
+    return fig
