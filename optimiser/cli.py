@@ -122,6 +122,9 @@ def main(debug: bool) -> None:
               "block [a robust objective: the block's draws]")  # fmt: skip
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), metavar="S",
               help="seed of the draws [the uncertainty block's]")  # fmt: skip
+@click.option("--whole-units", is_flag=True,
+              help="also round the plan to whole lots, vehicles and teams (a MIP) and meet it "
+              "with the epidemic")  # fmt: skip
 @overrides_option
 @verbosity_options
 def run(
@@ -130,6 +133,7 @@ def run(
     allow_unconverged: bool,
     draws: int | None,
     seed: int | None,
+    whole_units: bool,
     overrides: tuple[str, ...],
     quiet: bool,
     verbose: int,
@@ -148,7 +152,7 @@ def run(
     out = out or Path("results") / folder.resolve().name
     with _claim(out, "run", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         try:
-            ds = plan(scn, drawn)
+            ds = plan(scn, drawn, whole_units=whole_units)
         except SolverError as exc:
             _fail([str(exc)], SOLVER_FAILED)
         except ScenarioError as exc:  # a draw that makes an invalid scenario
@@ -232,6 +236,17 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
             for r in worst
         )
         lines.append(f"  limits worth relaxing most (deaths if doubled, first order): {relax}")
+    whole = summary.get("whole_units")
+    if whole:
+        lines.append(
+            "  whole units ({}): deaths {} with the rounded plan against {} continuous; {:,.0f} "
+            "vehicles, {:,.0f} teams (continuous {:,.1f})".format(
+                whole["status"],
+                ", ".join(f"{v:,.0f} ({k})" for k, v in whole["deaths_with_plan"].items()),
+                ", ".join(f"{v:,.0f}" for v in whole["deaths_with_continuous_plan"].values()),
+                whole["vehicles"], whole["teams_deployed"], whole["teams_deployed_continuous"],
+            )
+        )
     spent = summary["spending_usd"]
     lines.append(
         f"  spending: {spent['total']:,.0f} USD (procurement {spent['procurement']:,.0f}, "

@@ -117,9 +117,26 @@ def _named(t: pd.DataFrame, ds: xr.Dataset) -> pd.DataFrame:
     return t.rename(columns={"commodity": "item"})
 
 
+def whole_quantities(ds: xr.Dataset, table: pd.DataFrame) -> np.ndarray | None:
+    """Each shipments row's quantity in the whole-units plan (lots of goods, whole teams), or
+    None when the result has no whole-units stage."""
+    if "shipments_whole" not in ds:
+        return None
+    goods = ds["shipments_whole"].to_series()
+    teams = ds["team_shipments_whole"].to_series()
+    return np.array([
+        teams.get((a, w), 0.0) if c == TEAM else goods.get((c, a, w), 0.0)
+        for c, a, w in zip(table["commodity"], table["arc"], table["week"], strict=True)
+    ], dtype=float)  # fmt: skip
+
+
 def shipments_sheet(ds: xr.Dataset) -> pd.DataFrame:
-    t = _named(_dated(shipments_table(ds)), ds)
-    t["quantity rounded up [whole units]"] = views.round_up(t["quantity"])
+    raw = _dated(shipments_table(ds))
+    whole = whole_quantities(ds, raw)
+    t = _named(raw, ds)
+    # Whole lots and teams from the whole-units MIP where it ran, else rounded row by row.
+    t["quantity rounded up [whole units]"] = (views.round_up(t["quantity"]) if whole is None
+                                              else whole)  # fmt: skip
     return t.rename(
         columns={"date": "week starting", "quantity": "quantity [units]",
                  "tonnes": "tonnes [t]", "arc": "route"}
@@ -140,8 +157,14 @@ def deliveries_sheet(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def teams_sheet(ds: xr.Dataset) -> pd.DataFrame:
-    t = _named(_dated(staff_table(ds)), ds).drop(columns="week")
-    t["teams deployed rounded up [whole teams]"] = views.round_up(t["teams_deployed"])
+    raw = _dated(staff_table(ds))
+    t = _named(raw, ds).drop(columns="week")
+    if "team_deployed_whole" in ds:  # the whole-units MIP's teams
+        whole = ds["team_deployed_whole"].to_series()
+        t["teams deployed rounded up [whole teams]"] = [
+            whole.get((p, w), 0.0) for p, w in zip(raw["province"], raw["week"], strict=True)]
+    else:
+        t["teams deployed rounded up [whole teams]"] = views.round_up(t["teams_deployed"])
     t["teams needed rounded up [whole teams]"] = views.round_up(t["teams_needed"])
     return t.rename(
         columns={"date": "week starting", "teams_needed": "teams needed [teams]",
@@ -195,6 +218,9 @@ def summary_sheet(result: views.Result) -> pd.DataFrame:
         rows.append((f"spending: {kind}", usd, "USD"))
     for route, tonnes in views.entry_tonnes(ds).items():
         rows.append((f"tonnes entering on {route}", float(tonnes), "t over the horizon"))
+    from optimiser.whole_units import summary_rows
+
+    rows += summary_rows(s)
     rows.append(("status", s.get("status"), ""))
     rows.append(("coupling", views.convergence_text(s), ""))
     return pd.DataFrame(rows, columns=["item", "value", "unit"])
