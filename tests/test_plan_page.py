@@ -184,3 +184,22 @@ def test_relaxing_the_worst_items_limit_raises_its_fill_and_a_slack_one_does_not
     assert raised[worst] > fill[worst] * 1.05
     slack = fill_after(one_way_result, tmp_path, entry["not_binding"][0])
     assert slack[worst] == pytest.approx(fill[worst], rel=1e-6, abs=1e-9)
+
+
+def test_sea_routes_go_around_the_coast_and_land_routes_stay_straight(one_way_result):
+    found = figures._load_outlines()
+    assert found is not None and "public domain" in found[1]
+    on_land = figures._land(found[0])
+    # Busan to Rason by sea: around the east coast, never across the peninsula.
+    busan, rason = (129.040, 35.104), (130.384, 42.344)
+    lane = figures.sea_lane(on_land, busan, rason)
+    assert len(lane) > 2
+    inner = lane[1:-1]
+    for a, b in zip(inner[:-1], inner[1:], strict=True):
+        assert not figures._crosses_land(on_land, tuple(a), tuple(b))
+    # Pyongyang lies on land; the Yellow Sea west of Nampo does not.
+    assert on_land(np.array([[125.763, 39.039]]))[0]
+    assert not on_land(np.array([[124.5, 38.2]]))[0]
+    fig, note = figures.flow_map(views.read_result(one_way_result).ds)
+    assert "Sea routes are drawn through points at sea" in note
+    figures.plt.close(fig)
