@@ -216,6 +216,9 @@ CAPTIONS = {
     "most deaths to first order (an upper bound). Items that go into the same capacity are "
     "complements, so one scarce item holds the others. Each row's --set gives its exact value "
     "with aidopt run.",
+    "whole": "The plan rounded by aidopt run --whole-units (a MIP, the continuous plan's "
+    "capacities fixed): whole lots on every route-week it ships, whole vehicles, whole teams; "
+    "its deaths, met by the epidemic again, beside the continuous plan's.",
     "teams": "ROK medical teams sent to each province over the horizon, the most present in "
     "one week, and team-weeks present against team-weeks needed.",
     "weekly": "Tonnes leaving on each route into the DPRK, by week of departure.",
@@ -254,6 +257,13 @@ def build_html(result: views.Result) -> str:
         )
     parts.append(section("Medical teams by province", f"<p>{html.escape(CAPTIONS['teams'])}</p>",
                          table(views.teams_by_province(ds), "teams")))  # fmt: skip
+    from optimiser.whole_units import summary_rows
+
+    whole = summary_rows(s)
+    if whole:
+        rows = pd.DataFrame(whole, columns=["whole-units plan", "value", "unit"])
+        parts.append(section("In whole lots, vehicles and teams",
+                             f"<p>{html.escape(CAPTIONS['whole'])}</p>", table(rows, "whole")))
     parts.append(section("Key assumptions", f"<ul>{notes}</ul>"))
     log.info("drawing the figures")
     if views.has_epidemic(ds):

@@ -300,10 +300,16 @@ def key_assumptions(ds: xr.Dataset, summary: dict) -> list[str]:
         )
     else:
         notes.append("Deaths were not computed: the needs came from the scenario's own table.")
-    notes.append(
-        "The plan is a linear program: quantities and teams are fractional; round up when "
-        "packing and rostering (the workbook has rounded-up columns)."
-    )
+    if "shipments_whole" in ds:
+        notes.append(
+            "The plan is a linear program, rounded by a last stage to whole lots, vehicles and "
+            "teams (aidopt run --whole-units): the workbook's rounded columns are that plan's."
+        )
+    else:
+        notes.append(
+            "The plan is a linear program: quantities and teams are fractional; aidopt run "
+            "--whole-units rounds it to whole lots, vehicles and teams (a MIP)."
+        )
     notes.append(
         "Aid acts on the epidemic as capacities: tests a week, isolated people and hospital "
         "patients with IPC supplies, patients in aid's care; coverage is each capacity over the "
