@@ -159,13 +159,16 @@ def coverage_heatmap(ds: xr.Dataset) -> Figure | None:
 OUTLINES_10M = Path(__file__).resolve().parent / "data" / "korea_outlines_10m.json"
 """Country outlines at 1:10m (Natural Earth, public domain; the file names its source)."""
 SEA_WAYPOINTS = (
-    (124.9, 37.5), (124.5, 38.2), (124.3, 38.9), (124.0, 39.6), (125.6, 36.4), (125.9, 35.0),
+    (126.0, 37.2), (125.5, 37.45), (124.9, 37.5), (124.5, 38.2), (124.3, 38.9), (124.0, 39.6), (125.6, 36.4), (125.9, 35.0),
     (126.6, 33.9), (127.8, 34.3), (128.9, 34.7), (129.7, 35.6), (129.6, 36.8), (129.2, 37.9),
     (128.8, 38.8), (129.3, 39.6), (129.9, 40.4), (130.4, 41.3), (130.8, 42.1),
 )
 """Points at sea (lon, lat) around the peninsula that sea routes are drawn through: the West
 Sea, the Korea Strait north of Jeju, and the East Sea; assumption (drawing only)."""
 LAND_STEP_DEG = 0.04
+ASHORE_DEG = 0.35
+"""How far [deg] a sea route's first and last legs may run over land: a port up an estuary, or a
+province's centre inland of its port."""
 
 
 def _load_outlines() -> tuple[dict[str, list[np.ndarray]], str] | None:
@@ -224,7 +227,14 @@ def sea_lane(on_land, start: tuple[float, float], end: tuple[float, float]) -> n
             ends = i < 2 or j < 2
             if (i, j) == (0, 1):
                 continue
-            if (ends and length < 2.0) or (not ends and not _crosses_land(on_land, a, b)):
+            if ends:
+                # Ashore to the sea: the leg may cross land only within ASHORE_DEG of its port.
+                port, sea = (a, b) if i < 2 else (b, a)
+                cut = min(ASHORE_DEG / max(length, 1e-9), 1.0)
+                off = (port[0] + cut * (sea[0] - port[0]), port[1] + cut * (sea[1] - port[1]))
+                if length < 2.0 and not _crosses_land(on_land, off, sea):
+                    dist[i, j] = dist[j, i] = length
+            elif not _crosses_land(on_land, a, b):
                 dist[i, j] = dist[j, i] = length
     best, previous, done = np.full(n, np.inf), np.full(n, -1), np.zeros(n, dtype=bool)
     best[0] = 0.0
