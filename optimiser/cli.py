@@ -122,6 +122,9 @@ def main(debug: bool) -> None:
               "block [a robust objective: the block's draws]")  # fmt: skip
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), metavar="S",
               help="seed of the draws [the uncertainty block's]")  # fmt: skip
+@click.option("--whole-units", is_flag=True,
+              help="also round the plan to whole lots, vehicles and teams (a MIP) and meet it "
+              "with the epidemic")  # fmt: skip
 @overrides_option
 @verbosity_options
 def run(
@@ -130,6 +133,7 @@ def run(
     allow_unconverged: bool,
     draws: int | None,
     seed: int | None,
+    whole_units: bool,
     overrides: tuple[str, ...],
     quiet: bool,
     verbose: int,
@@ -148,7 +152,7 @@ def run(
     out = out or Path("results") / folder.resolve().name
     with _claim(out, "run", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         try:
-            ds = plan(scn, drawn)
+            ds = plan(scn, drawn, whole_units=whole_units)
         except SolverError as exc:
             _fail([str(exc)], SOLVER_FAILED)
         except ScenarioError as exc:  # a draw that makes an invalid scenario
@@ -210,6 +214,9 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
             c = summary["counted_window"]
             lines.append(f"  counted: deaths to {c['end_date']} ({c['name']}, {c['weeks']} weeks); "
                          f"{c['after_horizon_rule']}; vaccine: {c['vaccination']}")  # fmt: skip
+        averted = summary.get("deaths_averted") or {}
+        lines.append("  deaths averted: " + ", ".join(
+            f"{v:,.0f} by {summary.get(f'{k}_date', k)} ({k})" for k, v in averted.items()))
         r = summary["reproduction_number"]
         lines.append(
             "  reproduction number without aid "
@@ -229,6 +236,24 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
         if v is not None
     )
     lines.append(f"  fill rate (in brackets: of the need it could reach in time): {fills}")
+    worst = (summary.get("limits") or {}).get("most_valuable") or []
+    if worst:
+        relax = "; ".join(
+            f"{r['kind']} {r['subject']} {r['deaths_if_doubled']:,.0f} (--set {r['set']})"
+            for r in worst
+        )
+        lines.append(f"  limits worth relaxing most (deaths if doubled, first order): {relax}")
+    whole = summary.get("whole_units")
+    if whole:
+        lines.append(
+            "  whole units ({}): deaths {} with the rounded plan against {} continuous; {:,.0f} "
+            "vehicles, {:,.0f} teams (continuous {:,.1f})".format(
+                whole["status"],
+                ", ".join(f"{v:,.0f} ({k})" for k, v in whole["deaths_with_plan"].items()),
+                ", ".join(f"{v:,.0f}" for v in whole["deaths_with_continuous_plan"].values()),
+                whole["vehicles"], whole["teams_deployed"], whole["teams_deployed_continuous"],
+            )
+        )
     spent = summary["spending_usd"]
     lines.append(
         f"  spending: {spent['total']:,.0f} USD (procurement {spent['procurement']:,.0f}, "
@@ -669,30 +694,55 @@ def report(results: Path, out: Path | None, pdf: bool, quiet: bool, verbose: int
         click.echo(f"wrote {' '.join(str(p) for p in written)}")
 
 
-@main.command(short_help="How two results differ (table and CSV)")
-@click.argument("a", type=click.Path(path_type=Path))
-@click.argument("b", type=click.Path(path_type=Path))
+@main.command(short_help="How results differ (table, CSV and a figure side by side)")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="the CSV file [compare-<A>-vs-<B>.csv in B's parent folder]",
+    help="the CSV file [compare-<A>-vs-<B>.csv, or compare-<A>-and-<n>-more.csv, in the last "
+    "result's parent folder]; the figure goes beside it as .svg",
 )
-def compare(a: Path, b: Path, out: Path | None) -> None:
-    """Show how results B differ from results A, and write every compared item as CSV."""
+def compare(results: tuple[Path, ...], out: Path | None) -> None:
+    """Show how RESULTS (two or more folders) differ: for two, B against A item by item; for
+    more, side by side. Writes every compared item as CSV and a figure of deaths, deaths
+    averted, spending and fill rates beside it."""
+    from optimiser import figures
     from optimiser.compare import compare as compare_results
-    from optimiser.compare import format_table, write_comparison
+    from optimiser.compare import format_side_by_side, format_table, side_by_side, write_comparison
     from optimiser.views import reading_result
 
-    first, second = _result(a), _result(b)
-    default = b.resolve().parent / f"compare-{a.resolve().name}-vs-{b.resolve().name}.csv"
-    path = _file(out, default)
+    if len(results) < 2:
+        _fail([f"compare needs two results or more; got {len(results)}: {results[0]}"],
+              INVALID_INPUT)  # fmt: skip
+    read = [_result(r) for r in results]
+    first, last = results[0].resolve(), results[-1].resolve()
+    stem = (f"compare-{first.name}-vs-{last.name}" if len(results) == 2
+            else f"compare-{first.name}-and-{len(results) - 1}-more")  # fmt: skip
+    path = _file(out, last.parent / f"{stem}.csv")
+    picture = _file(None, path.with_suffix(".svg"))
     check_writable(path)  # before anything is compared
-    with reading_result(first, second):
-        table = compare_results(first, second)
-        shown = format_table(table, first, second)
+    check_writable(picture)
+    with reading_result(*read):
+        both = side_by_side(read)
+        if len(read) == 2:
+            table = compare_results(read[0], read[1])
+            text = format_table(table, read[0], read[1])
+        else:
+            table, text = both, format_side_by_side(both, read)
     write_comparison(table, path)
-    click.echo(shown)
-    click.echo(f"wrote {path}")
+    svg = figures.to_svg(figures.comparison(both))
+    views_write(picture, svg)
+    click.echo(text)
+    click.echo(f"wrote {path} {picture}")
+
+
+def views_write(path: Path, text: str) -> Path:
+    from optimiser.views import write_file
+
+    def write(staged: Path) -> None:
+        staged.write_text(text, encoding="utf-8")
+
+    return write_file(path, write, "compare")
 
 
 from optimiser.sweep_cli import sweep  # noqa: E402  (registered last: it uses this module's helpers)

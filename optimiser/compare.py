@@ -124,3 +124,53 @@ def _signed(value: float) -> str:
 def write_comparison(table: pd.DataFrame, path: Path) -> Path:
     """CSV at full precision (each number reads back as the same float)."""
     return views.write_file(path, lambda staged: table.to_csv(staged, index=False))
+
+
+# --- several results side by side ----------------------------------------------------------------
+
+HEADLINE = ("deaths_no_aid", "deaths_with_plan", "deaths_averted", "spending_usd.total")
+
+
+def labels(results: list[views.Result]) -> list[str]:
+    """A label per result: its scenario's name, or its folder's where names repeat, numbered
+    where those repeat too, so that two plans never share a label."""
+    names = [r.name for r in results]
+    if len(set(names)) < len(names):
+        names = [r.folder.resolve().name for r in results]
+    if len(set(names)) < len(names):
+        names = [f"{n} ({i + 1})" for i, n in enumerate(names)]
+    return names
+
+
+def side_by_side(results: list[views.Result]) -> pd.DataFrame:
+    """One row per item, one column per result (by `labels`), with deaths averted added;
+    items in the first result's order, then those only later ones have."""
+    found = []
+    for r in results:
+        values = items(r)
+        averted = views.deaths_averted(r.summary).get("outlook")
+        if averted is not None:
+            values["deaths_averted"] = averted
+        found.append(values)
+    names = list(dict.fromkeys(k for values in found for k in values))
+    table = pd.DataFrame({"item": names})
+    for label, values in zip(labels(results), found, strict=True):
+        table[label] = [values.get(n, math.nan) for n in names]
+    return table
+
+
+def format_side_by_side(table: pd.DataFrame, results: list[views.Result]) -> str:
+    """The headline items and fill rates as aligned text, one column per result."""
+    columns = list(table.columns[1:])
+    lines = [f"{label} = {r.folder}" for label, r in zip(columns, results, strict=True)]
+    shown = table[table["item"].isin(HEADLINE) | table["item"].str.startswith("fill_rate.")]
+    width = max(len(i) for i in shown["item"])
+    col = max(14, *(len(c) for c in columns))
+    lines.append(f"  {'item':<{width}}  " + "  ".join(f"{c:>{col}}" for c in columns) + "  unit")
+    for row in shown.itertuples(index=False):
+        share = row[0].startswith("fill_rate.")
+        values = "  ".join(f"{views.percent(v) if share else views.fmt(v):>{col}}"
+                           for v in row[1:])  # fmt: skip
+        unit = "persons" if row[0] == "deaths_averted" else "%" if share else unit_of(row[0])
+        lines.append(f"  {row[0]:<{width}}  {values}  {unit}")
+    return "\n".join(lines)

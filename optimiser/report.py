@@ -38,6 +38,7 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.7em; text-align: le
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; } figure { margin: 1em 0; }
 figcaption { color: #555; font-size: 0.9em; } footer { color: #666; font-size: 0.85em; }
+.wide { overflow-x: auto; } .answer { border-color: #1f6fb4; } h3 { font-size: 1.05em; }
 @media print { body { margin: 0; max-width: none; } figure, tr { break-inside: avoid; }
                h2 { break-after: avoid; } }
 """
@@ -48,7 +49,7 @@ def image(svg: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}">'
 
 
-def table(frame: pd.DataFrame) -> str:
+def table(frame: pd.DataFrame, id: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
@@ -59,7 +60,8 @@ def table(frame: pd.DataFrame) -> str:
             else:
                 cells.append(f"<td>{html.escape(str(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    at = f' id="{html.escape(id)}"' if id else ""
+    return f"<table{at}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def headline(result: views.Result) -> str:
@@ -86,6 +88,79 @@ def headline(result: views.Result) -> str:
     return '<div class="headline">' + "".join(cards) + "</div>"
 
 
+def answer(result: views.Result) -> str:
+    """The first cards: deaths averted in each counted window (with its range where draws
+    exist) and spending."""
+    s = result.summary
+    cards = []
+    for window, averted in views.deaths_averted(s).items():
+        date = views.window_date(s, window)
+        span = views.interval(s, "deaths_averted") if window == "outlook" else None
+        extra = (
+            f'<div class="range">{html.escape(views.interval_label(s))}: '
+            f"{figures.count(span[0])} to {figures.count(span[1])}</div>"
+            if span
+            else ""
+        )
+        cards.append(
+            f'<div class="card answer"><div>Deaths averted by {html.escape(str(date or window))}'
+            f" ({html.escape(window)})</div>"
+            f'<div class="big">{figures.count(averted)}</div>{extra}</div>'
+        )
+    spent = (s.get("spending_usd") or {}).get("total")
+    if spent is not None:
+        parts = ", ".join(f"{k} {v / 1e6:,.1f} M" for k, v in s["spending_usd"].items()
+                          if k != "total")  # fmt: skip
+        cards.append(
+            f'<div class="card answer"><div>Spending</div><div class="big">{spent / 1e6:,.1f} M '
+            f'USD</div><div class="range">{html.escape(parts)}</div></div>'
+        )
+    return '<div class="headline">' + "".join(cards) + "</div>" if cards else ""
+
+
+def what_goes_where(ds) -> str:
+    matrix = views.arrivals_matrix(ds)
+    if matrix.empty or len(matrix) <= 1:
+        return section("What arrives where", "<p>Nothing is delivered.</p>")
+    return section(
+        "What arrives where",
+        f"<p>{html.escape(CAPTIONS['arrives'])}</p>",
+        f'<div class="wide">{table(matrix, "arrives")}</div>',
+        "<h3>Tonnes delivered, by month</h3>",
+        f'<div class="wide">{table(views.tonnes_by_month(ds), "by-month")}</div>',
+    )
+
+
+def limits_section(s: dict, ds) -> str:
+    found = views.limits_table(s, ds)
+    if found.empty:
+        note = (s.get("limits") or {}).get("note", "this result does not say (an older aidopt)")
+        return section("What limits the plan", f"<p>Not computed: {html.escape(note)}.</p>")
+    top = views.most_valuable_limits(s)
+    return section(
+        "What limits the plan",
+        f"<p>{html.escape(CAPTIONS['limits'])}</p>",
+        table(found, "limits"),
+        "<h3>The three limits whose relaxation would matter most</h3>",
+        table(top, "most-valuable") if not top.empty else "<p>No limit binds.</p>",
+    )
+
+
+def rules_section(s: dict) -> str:
+    rules = views.rules_of_thumb(s)
+    if rules is None:
+        return ""
+    block = s["rules_of_thumb"]
+    words = (
+        f"Deaths counted to the window '{block.get('window', '?')}'. The plan: "
+        f"{figures.count(float(block.get('plan_deaths', float('nan'))))} deaths; best rule: "
+        f"{block.get('best_rule', '?')}; the plan averts "
+        f"{figures.count(float(block.get('plan_averts_more_than_best_rule', 0.0)))} more."
+    )
+    return section("The plan beside rules of thumb", f"<p>{html.escape(words)}</p>",
+                   table(rules, "rules"))  # fmt: skip
+
+
 def fill_rates(summary: dict) -> pd.DataFrame:
     reach = summary.get("fill_rate_reachable", {})
     rows = [
@@ -100,7 +175,7 @@ def fill_rates(summary: dict) -> pd.DataFrame:
 
 
 def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
+    return views.percent(value)
 
 
 def entry_routes(ds) -> pd.DataFrame:
@@ -127,11 +202,25 @@ def figure(svg: str, alt: str, caption: str) -> str:
 
 
 CAPTIONS = {
-    "curves": "New infections per day (log scale) without aid and with the plan; each title "
-    "gives the province's deaths by the horizon, without aid -> with the plan.",
+    "curves": "New infections per day without aid and with the plan (a log scale for outbreaks "
+    "longer than half a year); each title gives the province's deaths by the date it names, "
+    "without aid -> with the plan.",
     "coverage": "Share of each aid capacity's load served in each province and week: tests "
     "against suspected cases, IPC supplies against the people isolated and in hospital, care "
-    "against hospital patients; a week with no load counts as served.",
+    "against hospital patients; grey where a week puts no load on it.",
+    "arrives": "Units of each item delivered to each province over the horizon (used against "
+    "its need: the totals of deliveries.csv's `delivered`), in the item's own unit, and the "
+    "tonnes of all goods. The workbook's first sheet has the same table by month.",
+    "limits": "For each item, what holds its fill rate down, from the LP's duals and reduced "
+    "costs at the final plan: the binding rule or resource whose doubling would avert the "
+    "most deaths to first order (an upper bound). Items that go into the same capacity are "
+    "complements, so one scarce item holds the others. Each row's --set gives its exact value "
+    "with aidopt run.",
+    "whole": "The plan rounded by aidopt run --whole-units (a MIP, the continuous plan's "
+    "capacities fixed): whole lots on every route-week it ships, whole vehicles, whole teams; "
+    "its deaths, met by the epidemic again, beside the continuous plan's.",
+    "teams": "ROK medical teams sent to each province over the horizon, the most present in "
+    "one week, and team-weeks present against team-weeks needed.",
     "weekly": "Tonnes leaving on each route into the DPRK, by week of departure.",
     "values": "Deaths averted (in the LP's linearised terms) by one more tonne a week on a "
     "route, or one more tonne of an exemption's quota; zero where the limit does not bind.",
@@ -151,10 +240,31 @@ def build_html(result: views.Result) -> str:
         f"<h1>aidopt plan: {html.escape(result.name)}</h1>",
         f'<p class="sub">result created {html.escape(str(prov.get("created_utc", "?")))}; '
         f"report written {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}</p>",
+        answer(result),
         headline(result),
         state,
-        section("Key assumptions", f"<ul>{notes}</ul>"),
+        what_goes_where(ds),
+        limits_section(s, ds),
+        rules_section(s),
     ]
+    weekly = figures.entry_routes_by_week(ds)
+    if weekly is not None:
+        parts.append(
+            section(
+                "Entry routes used, week by week",
+                figure(figures.to_svg(weekly), "entry routes by week", CAPTIONS["weekly"]),
+            )
+        )
+    parts.append(section("Medical teams by province", f"<p>{html.escape(CAPTIONS['teams'])}</p>",
+                         table(views.teams_by_province(ds), "teams")))  # fmt: skip
+    from optimiser.whole_units import summary_rows
+
+    whole = summary_rows(s)
+    if whole:
+        rows = pd.DataFrame(whole, columns=["whole-units plan", "value", "unit"])
+        parts.append(section("In whole lots, vehicles and teams",
+                             f"<p>{html.escape(CAPTIONS['whole'])}</p>", table(rows, "whole")))
+    parts.append(section("Key assumptions", f"<ul>{notes}</ul>"))
     log.info("drawing the figures")
     if views.has_epidemic(ds):
         curves = figures.to_svg(figures.epidemic_curves(ds))
@@ -179,14 +289,6 @@ def build_html(result: views.Result) -> str:
     else:
         drawn = "<p>No map: this result has no node coordinates (an older aidopt wrote it).</p>"
     parts.append(section("Where the goods go", drawn, table(entry_routes(ds))))
-    weekly = figures.entry_routes_by_week(ds)
-    if weekly is not None:
-        parts.append(
-            section(
-                "Entry routes used, week by week",
-                figure(figures.to_svg(weekly), "entry routes by week", CAPTIONS["weekly"]),
-            )
-        )
     values = views.route_values(ds)
     parts.append(
         section(

@@ -218,6 +218,7 @@ def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
             "deaths_with_plan": None,
             "infections_no_aid": None,
             "infections_with_plan": None,
+            "deaths_averted": None,
         }
     scn = outcome.scenario
     population = np.array([p.population for p in scn.provinces], dtype=float)
@@ -238,6 +239,7 @@ def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
         # The headline: the whole outlook, the window every lever is valued over.
         **{key: value["outlook"] for key, value in by_window.items()},
         "by_window": by_window,
+        "deaths_averted": deaths_averted(by_window),
         "horizon_date": str(scn.config.start_date + dt.timedelta(days=horizon_day)),
         "outlook_date": str(scn.config.start_date + dt.timedelta(weeks=epi.outlook_weeks)),
         "counted_window": counted_window(scn),
@@ -258,6 +260,24 @@ def counted_window(scn) -> dict[str, Any]:
         "after_horizon_rule": epi.after_horizon.describe(),
         "vaccination": "none" if vaccine is None else vaccine.describe(),
     }
+
+
+def deaths_averted(by_window: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Deaths without aid less deaths with the plan, for every window `by_window` counts
+    (whatever windows it holds) [persons]."""
+    no_aid, plan = by_window["deaths_no_aid"], by_window["deaths_with_plan"]
+    return {window: no_aid[window] - plan[window] for window in no_aid if window in plan}
+
+
+def _limits(outcome: Outcome, fill: dict, reachable: dict) -> dict[str, Any]:
+    """summary["limits"] (`optimiser.limits`); a note instead if the extra solve fails."""
+    from optimiser.limits import limits_of
+    from optimiser.lp import SolverError
+
+    try:
+        return limits_of(outcome, fill, reachable)
+    except SolverError as exc:
+        return {"note": f"not computed: {exc}"}
 
 
 def _ensemble(outcome: Outcome) -> tuple[dict[str, xr.Variable], dict[str, Any], dict | None]:
@@ -322,6 +342,7 @@ def to_dataset(outcome: Outcome) -> xr.Dataset:
         "fill_rate": fill,
         "fill_rate_reachable": reachable,
         "budget_value_deaths_per_usd": plan.budget_value,
+        "limits": _limits(outcome, fill, reachable),
         **({"uncertainty": uncertainty} if uncertainty is not None else {}),
         "coupling": {
             "mode": cfg.coupling.mode,

@@ -23,15 +23,22 @@ STATUSES = ("ok", "failed", "not-converged")
 loop reached its iteration limit (the plan is not an answer)."""
 
 
-def plan(scenario: Scenario, draws: Draws | None = None) -> xr.Dataset:
+def plan(scenario: Scenario, draws: Draws | None = None, whole_units: bool = False
+         ) -> xr.Dataset:  # fmt: skip
     """The plan for a scenario as one labelled Dataset, met by `draws` too where given (for a
     robust objective, the uncertainty block's own draws where none are given, so that a sweep's
-    or an ask's run plans as `aidopt run` does); raises SolverError if HiGHS fails."""
+    or an ask's run plans as `aidopt run` does); with `whole_units`, the whole-unit plan beside
+    it (`optimiser.whole_units`); raises SolverError if HiGHS fails."""
     from optimiser.coupling import run
     from optimiser.results import to_dataset
 
-    return to_dataset(run(scenario, draws if draws is not None else draws_for(scenario, None,
-                                                                               None)))
+    outcome = run(scenario, draws if draws is not None else draws_for(scenario, None, None))
+    ds = to_dataset(outcome)
+    if whole_units and outcome.people_with_plan is not None:
+        from optimiser.whole_units import whole_unit_plan
+
+        ds = whole_unit_plan(outcome, ds)
+    return ds
 
 
 def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws | None:

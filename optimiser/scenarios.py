@@ -7,6 +7,8 @@ folder if one exists at that path, else the name of a shipped scenario.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +78,11 @@ def copy_scenario(source: Path, target: Path) -> list[Path]:
 
     def copier(source_file: Path) -> Callable[[Path], None]:
         def copy(staged: Path) -> None:
-            shutil.copyfile(source_file, staged)
+            if source_file.name == "scenario.yaml":
+                staged.write_text(renamed(source_file.read_text(encoding="utf-8"), target.name),
+                                  encoding="utf-8")  # fmt: skip
+            else:
+                shutil.copyfile(source_file, staged)
 
         return copy
 
@@ -102,3 +108,16 @@ def check_copyable(path: Path, folder: Path, problems: list[str]) -> bool:
     if size > MAX_TABLE_BYTES:
         problems.append(f"{path}: {size:,} bytes; at most {MAX_TABLE_BYTES:,} are copied")
     return len(problems) == before
+
+
+NAME_LINE = re.compile(r"^name:[^\n]*$", re.MULTILINE)
+
+
+def renamed(text: str, name: str) -> str:
+    """scenario.yaml's text with its top-level `name:` set to `name` (the copy's folder), so
+    that an edited copy is not reported under the name of the scenario it came from; the rest
+    of the file, comments included, is kept."""
+    line = f"name: {json.dumps(name)}  # the folder's name, set by aidopt init"
+    if NAME_LINE.search(text):
+        return NAME_LINE.sub(lambda _: line, text, count=1)
+    return f"{line}\n{text}"

@@ -748,6 +748,11 @@ class CommodityRow(Frozen):
         "tests/(unit week)", "laboratory capacity one unit in use adds (durables)", default=0.0,
         ge=0, le=1e6,
     )  # fmt: skip
+    lot_units: float = F(
+        "units/lot", "units in one whole lot (carton, pallet or piece) shipped; the whole-units "
+        "stage (aidopt run --whole-units) ships whole lots, none smaller", default=1.0, gt=0,
+        le=1e7,
+    )  # fmt: skip
     source: str = F("-", "sources and assumptions", min_length=1)
 
 
@@ -822,6 +827,11 @@ class ArcRow(Frozen):
     personnel: bool = F("-", "true if medical teams may travel on it")
     open_from: dt.date | None = F("date", "first day it is open (empty: always)", default=None)
     open_until: dt.date | None = F("date", "last day it is open (empty: always)", default=None)
+    vehicle_t: float | None = F(
+        "t/vehicle", "payload of one truck, wagon, container or flight; the whole-units stage "
+        "sends whole ones (empty: the mode's default in optimiser/whole_units.py)",
+        default=None, gt=0, le=1e5,
+    )  # fmt: skip
     source: str = F("-", "sources and assumptions", min_length=1)
 
 

@@ -385,10 +385,16 @@ def key_assumptions(ds: xr.Dataset, summary: dict) -> list[str]:
         )
     else:
         notes.append("Deaths were not computed: the needs came from the scenario's own table.")
-    notes.append(
-        "The plan is a linear program: quantities and teams are fractional; round up when "
-        "packing and rostering (the workbook has rounded-up columns)."
-    )
+    if "shipments_whole" in ds:
+        notes.append(
+            "The plan is a linear program, rounded by a last stage to whole lots, vehicles and "
+            "teams (aidopt run --whole-units): the workbook's rounded columns are that plan's."
+        )
+    else:
+        notes.append(
+            "The plan is a linear program: quantities and teams are fractional; aidopt run "
+            "--whole-units rounds it to whole lots, vehicles and teams (a MIP)."
+        )
     notes.append(
         "Aid acts on the epidemic as capacities: tests a week, isolated people and hospital "
         "patients with IPC supplies, patients in aid's care; coverage is each capacity over the "
@@ -417,3 +423,185 @@ def fmt(value: float | None, digits: int = 3) -> str:
     if value == 0:
         return "0"
     return f"{value:.{digits}g}"
+
+
+# --- the answer: what arrives where, teams, deaths averted, limits ------------------------------
+
+
+def province_names(ds: xr.Dataset) -> dict[str, str]:
+    ids = ds["province"].values.tolist()
+    names = ds["province_name"].values.tolist() if "province_name" in ds.coords else ids
+    return dict(zip(ids, [str(n) for n in names], strict=True))
+
+
+def commodity_names(ds: xr.Dataset) -> dict[str, str]:
+    ids = ds["commodity"].values.tolist()
+    names = ds["commodity_name"].values.tolist() if "commodity_name" in ds.coords else ids
+    return dict(zip(ids, [str(n) for n in names], strict=True))
+
+
+def node_names(ds: xr.Dataset) -> dict[str, str]:
+    """Provinces by their names; depots and crossings keep their ids (the result holds no
+    other name for them)."""
+    names = {str(n): str(n) for n in ds["node"].values.tolist()} if "node" in ds.coords else {}
+    return names | province_names(ds)
+
+
+def months(ds: xr.Dataset) -> list[str]:
+    """The calendar month ('2020-04') of each week's Monday."""
+    return [pd.Timestamp(d).strftime("%Y-%m") for d in ds["week_start"].values]
+
+
+def what_arrives(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per (province, item) delivered: units over the horizon, tonnes, and units by
+    calendar month of the week's Monday; the same numbers as deliveries.csv's `delivered`."""
+    delivered = ds["delivered"].transpose("province", "commodity", "week").values
+    mass_t = ds["mass_kg_per_unit"].values / 1000.0
+    by_month = months(ds)
+    order = list(dict.fromkeys(by_month))
+    provinces, items = province_names(ds), commodity_names(ds)
+    units = dict(zip(ds["commodity"].values.tolist(), ds["unit"].values.tolist(), strict=True))
+    rows = []
+    for p, province in enumerate(ds["province"].values.tolist()):
+        for k, commodity in enumerate(ds["commodity"].values.tolist()):
+            weekly = delivered[p, k]
+            if weekly.sum() <= 0:
+                continue
+            monthly = pd.Series(weekly).groupby(by_month).sum()
+            rows.append({
+                "province": provinces[province], "province_id": province,
+                "item": items[commodity], "item_id": commodity, "unit": str(units[commodity]),
+                "total [units]": float(weekly.sum()),
+                "total [t]": float(weekly.sum() * mass_t[k]),
+                **{f"{m} [units]": float(monthly.get(m, 0.0)) for m in order},
+            })  # fmt: skip
+    columns = ["province", "province_id", "item", "item_id", "unit", "total [units]",
+               "total [t]", *[f"{m} [units]" for m in order]]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def arrivals_matrix(ds: xr.Dataset) -> pd.DataFrame:
+    """Provinces x items: units delivered over the horizon (the item's unit in its column's
+    name), tonnes of all goods, and a total row; a pivot of `what_arrives`."""
+    long = what_arrives(ds)
+    items = commodity_names(ds)
+    units = dict(zip(ds["commodity"].values.tolist(), ds["unit"].values.tolist(), strict=True))
+    used = [k for k in ds["commodity"].values.tolist() if k in set(long["item_id"])]
+    table = long.pivot_table(index="province_id", columns="item_id", values="total [units]",
+                             aggfunc="sum", fill_value=0.0)  # fmt: skip
+    table = table.reindex(index=ds["province"].values.tolist(), columns=used, fill_value=0.0)
+    tonnes = long.groupby("province_id")["total [t]"].sum().reindex(table.index, fill_value=0.0)
+    table.columns = [f"{items[k]} [{units[k]}]" for k in used]
+    table["all goods [t]"] = tonnes
+    table.loc["total"] = table.sum(axis=0)
+    names = province_names(ds) | {"total": "total"}
+    table.insert(0, "province", [names[p] for p in table.index])
+    return table.reset_index(drop=True)
+
+
+def tonnes_by_month(ds: xr.Dataset) -> pd.DataFrame:
+    """Provinces x months: tonnes delivered, with a total row and column."""
+    long = what_arrives(ds)
+    mass = dict(zip(ds["commodity"].values.tolist(), ds["mass_kg_per_unit"].values / 1000.0,
+                    strict=True))  # fmt: skip
+    order = list(dict.fromkeys(months(ds)))
+    rows = []
+    for province, name in province_names(ds).items():
+        mine = long[long["province_id"] == province]
+        tonnes = {m: float((mine[f"{m} [units]"] * mine["item_id"].map(mass)).sum())
+                  for m in order}  # fmt: skip
+        rows.append({"province": name, **{f"{m} [t]": tonnes[m] for m in order},
+                     "total [t]": sum(tonnes.values())})  # fmt: skip
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        total = table.drop(columns="province").sum(axis=0)
+        table.loc[len(table)] = {"province": "total", **total.to_dict()}
+    return table
+
+
+def teams_by_province(ds: xr.Dataset) -> pd.DataFrame:
+    """ROK medical teams per province: team-weeks present and needed over the horizon, the
+    most present in one week, and the share of the need met."""
+    names = province_names(ds)
+    rows = []
+    for province in ds["province"].values.tolist():
+        present = ds["team_present"].sel(province=province).values
+        need = ds["team_need"].sel(province=province).values
+        deployed = ds["team_deployed"].sel(province=province).values
+        short = ds["team_unmet"].sel(province=province).values
+        rows.append({
+            "province": names[province],
+            "teams sent [teams]": float(deployed.sum()),
+            "most present in a week [teams]": float(present.max()),
+            "present [team-weeks]": float(present.sum()),
+            "needed [team-weeks]": float(need.sum()),
+            "share of the need met": (1.0 - float(short.sum()) / float(need.sum())
+                                      if need.sum() > 0 else None),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def deaths_averted(summary: dict) -> dict[str, float]:
+    """Deaths averted per counted window: the summary's own, or (older results) computed from
+    `by_window` [persons]."""
+    if isinstance(summary.get("deaths_averted"), dict):
+        return {k: float(v) for k, v in summary["deaths_averted"].items() if v is not None}
+    w = summary.get("by_window") or {}
+    no_aid, plan = w.get("deaths_no_aid") or {}, w.get("deaths_with_plan") or {}
+    return {k: float(no_aid[k] - plan[k]) for k in no_aid if k in plan}
+
+
+def window_date(summary: dict, window: str) -> str | None:
+    return summary.get(f"{window}_date")
+
+
+def limits_table(summary: dict, ds: xr.Dataset | None = None) -> pd.DataFrame:
+    """Each item's fill rate and what holds it down (summary["limits"]); empty without."""
+    found = (summary.get("limits") or {}).get("items") or {}
+    names = commodity_names(ds) if ds is not None else {}
+    rows = []
+    for item, e in found.items():
+        if e.get("fill_rate") is None:
+            continue  # nothing is needed of it (equipment that only adds capacity)
+        subject = e.get("subject")
+        what = e.get("words", "")
+        if e.get("limit") in ("supply", "route", "quota") and subject:
+            what = f"{what}: {names.get(subject, subject)}"
+        doubled = e.get("deaths_if_doubled")
+        rows.append({
+            "item": names.get(item, "ROK medical teams" if item == TEAM else item),
+            "fill rate": percent(e.get("fill_rate")),
+            "held down by": what,
+            "deaths averted if doubled (first order, at most)": doubled if doubled else "-",
+            "to value it exactly": f"--set {e['set']}" if e.get("set") else "-",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def most_valuable_limits(summary: dict) -> pd.DataFrame:
+    top = (summary.get("limits") or {}).get("most_valuable") or []
+    return pd.DataFrame([
+        {"limit": f"{r['kind']}: {r['subject']}",
+         "deaths averted if doubled (first order, at most)": r["deaths_if_doubled"],
+         "holds": ", ".join(r.get("items", [])[:4]),
+         "to value it exactly": f"aidopt run --set {r['set']}",
+         "aidopt asks row": r.get("ask") or "-"}
+        for r in top
+    ])  # fmt: skip
+
+
+def rules_of_thumb(summary: dict) -> pd.DataFrame | None:
+    """The plan beside simple rules (summary["rules_of_thumb"], written by the closed loop's
+    rules step) or None when the result has none."""
+    block = summary.get("rules_of_thumb")
+    if not isinstance(block, dict) or not block.get("rules"):
+        return None
+    rows = [{"rule": r.get("rule"), "what it does": r.get("description", ""),
+             "deaths": r.get("deaths"), "deaths averted": r.get("deaths_averted"),
+             "spending [USD]": r.get("spending_usd")}
+            for r in block["rules"]]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.1%}"

@@ -30,10 +30,14 @@ from optimiser import views
 from optimiser.exports import QUANTITY_EPS, deliveries_table, shipments_table, staff_table
 from optimiser.schema import TEAM
 
+TEAM_NAME = "ROK medical teams"
 FORMULA_START = re.compile(r"^[=+\-@\t\r]")
 BOLD = Font(bold=True)
 
 SHEETS = {
+    "What arrives": "one row per province and item delivered: units over the horizon, tonnes, "
+    "and units by calendar month (the same table as the report's); then the limits of the plan "
+    "and, where the result has them, the rules of thumb beside it",
     "Summary": "deaths, infections, fill rates, spending and the coupling's outcome",
     "Shipments": "one row per week, route and commodity leaving on it (teams as medical_team); "
     "quantity in the commodity's unit, tonnes",
@@ -60,8 +64,11 @@ def text_safe(value: Any) -> Any:
     return value
 
 
-def put_row(ws: Worksheet, row: int, values: Iterable[Any], bold: bool = False) -> None:
-    """Write one row; text that looks like a formula is forced to stay text."""
+def put_row(ws: Worksheet, row: int, values: Iterable[Any], bold: bool = False,
+            percent_columns: Iterable[int] = ()) -> None:  # fmt: skip
+    """Write one row; text that looks like a formula is forced to stay text; the 1-based
+    `percent_columns` show shares as percentages."""
+    percent_columns = set(percent_columns)
     for column, value in enumerate(values, start=1):
         cell = ws.cell(row=row, column=column, value=text_safe(value))
         if isinstance(cell.value, str) and FORMULA_START.match(cell.value):
@@ -69,6 +76,8 @@ def put_row(ws: Worksheet, row: int, values: Iterable[Any], bold: bool = False) 
             cell.quotePrefix = True
         if isinstance(cell.value, dt.date):
             cell.number_format = "yyyy-mm-dd"
+        elif isinstance(cell.value, float) and column in percent_columns:
+            cell.number_format = "0.0%"
         elif isinstance(cell.value, float):
             cell.number_format = "#,##0.###"
         if bold:
@@ -78,8 +87,10 @@ def put_row(ws: Worksheet, row: int, values: Iterable[Any], bold: bool = False) 
 def write_table(ws: Worksheet, table: pd.DataFrame, widths: Sequence[int] | None = None) -> None:
     """A header row (units in brackets) frozen above the rows, with a filter on it."""
     put_row(ws, 1, table.columns, bold=True)
+    shares = [i for i, c in enumerate(table.columns, start=1) if "share" in str(c)
+              or "fill rate" in str(c) or str(c).endswith("[%]")]  # fmt: skip
     for row, values in enumerate(table.itertuples(index=False), start=2):
-        put_row(ws, row, values)
+        put_row(ws, row, values, percent_columns=shares)
     ws.freeze_panes = "A2"
     if len(table):
         ws.auto_filter.ref = ws.dimensions
@@ -94,34 +105,69 @@ def _dated(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _named(t: pd.DataFrame, ds: xr.Dataset) -> pd.DataFrame:
+    """Provinces and items by their names, not their ids (teams as ROK medical teams)."""
+    t = t.copy()
+    items = views.commodity_names(ds) | {TEAM: TEAM_NAME}
+    nodes = views.node_names(ds)
+    for column, names in (("commodity", items), ("province", nodes), ("from", nodes),
+                          ("to", nodes)):  # fmt: skip
+        if column in t.columns:
+            t[column] = t[column].map(lambda v, names=names: names.get(v, v))
+    return t.rename(columns={"commodity": "item"})
+
+
+def whole_quantities(ds: xr.Dataset, table: pd.DataFrame) -> np.ndarray | None:
+    """Each shipments row's quantity in the whole-units plan (lots of goods, whole teams), or
+    None when the result has no whole-units stage."""
+    if "shipments_whole" not in ds:
+        return None
+    goods = ds["shipments_whole"].to_series()
+    teams = ds["team_shipments_whole"].to_series()
+    return np.array([
+        teams.get((a, w), 0.0) if c == TEAM else goods.get((c, a, w), 0.0)
+        for c, a, w in zip(table["commodity"], table["arc"], table["week"], strict=True)
+    ], dtype=float)  # fmt: skip
+
+
 def shipments_sheet(ds: xr.Dataset) -> pd.DataFrame:
-    t = _dated(shipments_table(ds))
-    t["quantity rounded up [whole units]"] = views.round_up(t["quantity"])
+    raw = _dated(shipments_table(ds))
+    whole = whole_quantities(ds, raw)
+    t = _named(raw, ds)
+    # Whole lots and teams from the whole-units MIP where it ran, else rounded row by row.
+    t["quantity rounded up [whole units]"] = (views.round_up(t["quantity"]) if whole is None
+                                              else whole)  # fmt: skip
     return t.rename(
-        columns={"date": "date [week's Monday]", "quantity": "quantity [units]",
+        columns={"date": "week starting", "quantity": "quantity [units]",
                  "tonnes": "tonnes [t]", "arc": "route"}
     )[
-        ["week", "date [week's Monday]", "commodity", "from", "to", "mode", "route",
+        ["week starting", "item", "from", "to", "mode", "route",
          "quantity [units]", "unit", "quantity rounded up [whole units]", "tonnes [t]"]
     ]  # fmt: skip
 
 
 def deliveries_sheet(ds: xr.Dataset) -> pd.DataFrame:
-    t = _dated(deliveries_table(ds))
+    t = _named(_dated(deliveries_table(ds)), ds).drop(columns="week")
     t["delivered rounded up [whole units]"] = views.round_up(t["delivered"])
     t["unmet rounded up [whole units]"] = views.round_up(t["unmet"])
     return t.rename(
-        columns={"date": "date [week's Monday]", "delivered": "delivered [units]",
+        columns={"date": "week starting", "delivered": "delivered [units]",
                  "needed": "needed [units]", "unmet": "unmet [units]"}
     )  # fmt: skip
 
 
 def teams_sheet(ds: xr.Dataset) -> pd.DataFrame:
-    t = _dated(staff_table(ds))
-    t["teams deployed rounded up [whole teams]"] = views.round_up(t["teams_deployed"])
+    raw = _dated(staff_table(ds))
+    t = _named(raw, ds).drop(columns="week")
+    if "team_deployed_whole" in ds:  # the whole-units MIP's teams
+        whole = ds["team_deployed_whole"].to_series()
+        t["teams deployed rounded up [whole teams]"] = [
+            whole.get((p, w), 0.0) for p, w in zip(raw["province"], raw["week"], strict=True)]
+    else:
+        t["teams deployed rounded up [whole teams]"] = views.round_up(t["teams_deployed"])
     t["teams needed rounded up [whole teams]"] = views.round_up(t["teams_needed"])
     return t.rename(
-        columns={"date": "date [week's Monday]", "teams_needed": "teams needed [teams]",
+        columns={"date": "week starting", "teams_needed": "teams needed [teams]",
                  "teams_deployed": "teams newly deployed [teams]",
                  "teams_present": "teams present [teams]", "teams_unmet": "teams short [teams]",
                  "staff_present": "staff present [persons]"}
@@ -136,13 +182,14 @@ def pivot_sheet(ds: xr.Dataset, variable: str, team_variable: str) -> pd.DataFra
     rows = []
     for p, province in enumerate(ds["province"].values.tolist()):
         name = str(ds["province_name"].values[p]) if "province_name" in ds.coords else province
+        items = views.commodity_names(ds)
         for k, commodity in enumerate(ds["commodity"].values.tolist()):
             values = goods.values[p, k]
             if values.max() > QUANTITY_EPS:
-                rows.append([name, commodity, units[commodity], *values, values.sum()])
+                rows.append([name, items[commodity], units[commodity], *values, values.sum()])
         teams = ds[team_variable].sel(province=province).values
         if teams.max() > QUANTITY_EPS:
-            rows.append([name, TEAM, "team", *teams, teams.sum()])
+            rows.append([name, TEAM_NAME, "team", *teams, teams.sum()])
     return pd.DataFrame(rows, columns=["province", "item", "unit", *dates, "total [units]"])
 
 
@@ -171,6 +218,9 @@ def summary_sheet(result: views.Result) -> pd.DataFrame:
         rows.append((f"spending: {kind}", usd, "USD"))
     for route, tonnes in views.entry_tonnes(ds).items():
         rows.append((f"tonnes entering on {route}", float(tonnes), "t over the horizon"))
+    from optimiser.whole_units import summary_rows
+
+    rows += summary_rows(s)
     rows.append(("status", s.get("status"), ""))
     rows.append(("coupling", views.convergence_text(s), ""))
     return pd.DataFrame(rows, columns=["item", "value", "unit"])
@@ -222,8 +272,10 @@ def readme_rows(result: views.Result) -> list[list[Any]]:
 def build_workbook(result: views.Result) -> Workbook:
     ds = result.ds
     wb = Workbook()
-    readme = wb.active
-    readme.title = "README"
+    first = wb.active
+    first.title = "What arrives"
+    arrivals_sheet(first, result)
+    readme = wb.create_sheet("README")
     for i, row in enumerate(readme_rows(result), start=1):
         put_row(readme, i, row, bold=i == 1 or len(row) == 1)
     readme.column_dimensions["A"].width = 36
@@ -232,6 +284,7 @@ def build_workbook(result: views.Result) -> Workbook:
     for row in readme.iter_rows():
         row[1].alignment = Alignment(wrap_text=True, vertical="top")
     write_table(wb.create_sheet("Summary"), summary_sheet(result), widths=[44, 16, 44])
+    _percent_rows(wb["Summary"])
     write_table(wb.create_sheet("Shipments"), shipments_sheet(ds))
     write_table(wb.create_sheet("Deliveries"), deliveries_sheet(ds))
     write_table(wb.create_sheet("Teams"), teams_sheet(ds))
@@ -245,6 +298,36 @@ def build_workbook(result: views.Result) -> Workbook:
         ws.column_dimensions["A"].width = 18
         ws.column_dimensions["B"].width = 22
     return wb
+
+
+def _percent_rows(ws: Worksheet) -> None:
+    """Fill rates in the Summary sheet are shares: show them as percentages."""
+    for row in ws.iter_rows(min_row=2):
+        if str(row[0].value or "").startswith("fill rate") and isinstance(row[1].value, float):
+            row[1].number_format = "0.0%"
+
+
+def arrivals_sheet(ws: Worksheet, result: views.Result) -> None:
+    """The first sheet: what arrives where (views.what_arrives, ids dropped for names), then
+    the limits of the plan and the rules of thumb where the result has them."""
+    table = views.what_arrives(result.ds).drop(columns=["province_id", "item_id"])
+    write_table(ws, table, widths=[18, 40, 14, 16, 12, *[14] * (len(table.columns) - 5)])
+    ws.freeze_panes = "C2"
+    row = len(table) + 3
+    blocks = [("What limits the plan", views.limits_table(result.summary, result.ds)),
+              ("The three limits whose relaxation would matter most",
+               views.most_valuable_limits(result.summary))]  # fmt: skip
+    rules = views.rules_of_thumb(result.summary)
+    if rules is not None:
+        blocks.append(("The plan beside rules of thumb", rules))
+    for title, block in blocks:
+        if block is None or block.empty:
+            continue
+        put_row(ws, row, [title], bold=True)
+        put_row(ws, row + 1, block.columns, bold=True)
+        for i, values in enumerate(block.itertuples(index=False), start=row + 2):
+            put_row(ws, i, values)
+        row += len(block) + 3
 
 
 def write_workbook(result: views.Result, path: Path) -> Path:

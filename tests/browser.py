@@ -31,6 +31,8 @@ class Visit:
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     screenshot_png: bytes = b""
+    value: object = None
+    """what `expression` evaluated to in the loaded page (JSON-able), if one was given"""
 
 
 class Browser:
@@ -103,7 +105,8 @@ class Browser:
             if event.get("method") == method:
                 return event
 
-    def visit(self, page: Path, width: int = 1200, height: int = 1400) -> Visit:
+    def visit(self, page: Path, width: int = 1200, height: int = 1400,
+              expression: str | None = None) -> Visit:  # fmt: skip
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
@@ -117,6 +120,10 @@ class Browser:
         self.wait_for("Page.loadEventFired")
         shot = self.send("Page.captureScreenshot", session, format="png")
         visit = Visit(screenshot_png=base64.b64decode(shot["data"]))
+        if expression is not None:
+            done = self.send("Runtime.evaluate", session, expression=expression,
+                             returnByValue=True)  # fmt: skip
+            visit.value = done.get("result", {}).get("value")
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Network.requestWillBeSent":

@@ -47,7 +47,7 @@ def test_the_page_states_the_headline_convergence_and_assumptions(page, one_way_
     assert f"{summary['deaths_with_plan']:,.0f}" in text
     assert "one-way coupling" in text
     assert "Key assumptions" in text and "linear program" in text
-    assert "Natural Earth 1:110m (public domain)" in text
+    assert "Natural Earth 1:10m Cultural Vectors" in text and "public domain" in text
     for route in ("incheon-nampo-sea", "dandong-sinuiju-rail"):
         assert route in text
     assert "closed: no flow allowed" in text
@@ -84,6 +84,7 @@ def test_the_heat_map_has_a_panel_per_lever_whatever_the_levers(one_way_result):
 
 def test_without_outlines_the_map_says_it_is_a_schematic(one_way_result, monkeypatch, tmp_path):
     monkeypatch.setattr(figures, "OUTLINES", tmp_path / "absent.json")
+    monkeypatch.setattr(figures, "OUTLINES_10M", tmp_path / "absent-10m.json")
     _, note = figures.flow_map(views.read_result(one_way_result).ds)
     assert note.startswith("Schematic: nodes at their latitude and longitude")
 

@@ -30,10 +30,10 @@ def workbook(one_way_result, tmp_path_factory):
 
 def test_the_workbook_holds_every_sheet_with_frozen_headers(workbook):
     assert workbook.sheetnames == [
-        "README", "Summary", "Shipments", "Deliveries", "Teams",
+        "What arrives", "README", "Summary", "Shipments", "Deliveries", "Teams",
         "Delivered by province", "Unmet by province",
     ]  # fmt: skip
-    for name in workbook.sheetnames[1:5]:
+    for name in workbook.sheetnames[2:6]:
         assert workbook[name].freeze_panes == "A2"
     assert workbook["Delivered by province"].freeze_panes == "D2"
     header = [c.value for c in workbook["Shipments"][1]]
@@ -68,7 +68,7 @@ def test_its_totals_equal_the_csvs(workbook, one_way_result):
     )
     # The pivot holds the same deliveries, laid out by week.
     pivot = sheet_frame(workbook["Delivered by province"])
-    goods = pivot[pivot["item"] != "medical_team"]
+    goods = pivot[pivot["item"] != "ROK medical teams"]
     assert goods["total [units]"].sum() == pytest.approx(
         deliveries["delivered [units]"].sum(), rel=1e-6
     )
@@ -124,3 +124,64 @@ def test_export_writes_into_the_result_folder_by_default(one_way_result):
     assert hidden == [".aidopt-result.json"]  # the marker, which now lists the workbook too
     marker = json.loads((Path(one_way_result) / ".aidopt-result.json").read_text())
     assert "plan.xlsx" in marker["files"]
+
+
+def test_the_first_sheet_says_what_arrives_where_and_its_totals_equal_the_csv(
+    workbook, one_way_result
+):
+    rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+    end = next(i for i, row in enumerate(rows) if all(v is None for v in row))
+    first = pd.DataFrame(rows[1:end], columns=rows[0])  # the table, before the blocks below
+    csv = pd.read_csv(one_way_result / "deliveries.csv")
+    assert first["total [units]"].astype(float).sum() == pytest.approx(
+        csv["delivered"].sum(), rel=CSV_PRECISION
+    )
+    months = [c for c in first.columns if str(c).endswith(" [units]") and str(c)[:2] == "20"]
+    assert months and np.allclose(first[months].astype(float).sum(axis=1),
+                                  first["total [units]"].astype(float))  # fmt: skip
+    # Names, not ids: provinces and items as a planner reads them.
+    assert "Pyongyang" in set(first["province"]) and "pyongyang" not in set(first["province"])
+    assert "Medical mask" in set(first["item"])
+    texts = {c for row in workbook.worksheets[0].iter_rows(values_only=True) for c in row}
+    assert "What limits the plan" in texts
+
+
+def test_every_sheet_names_provinces_and_items_and_dates_its_weeks(workbook):
+    for name in ("Shipments", "Deliveries", "Teams"):
+        frame = sheet_frame(workbook[name])
+        assert "week" not in frame.columns and "week starting" in frame.columns
+        if "province" in frame:
+            assert "pyongyang" not in set(frame["province"])
+        if "item" in frame:
+            assert "medical_mask" not in set(frame["item"])
+    rates = [r for r in workbook["Summary"].iter_rows(min_row=2) if str(r[0].value).startswith(
+        "fill rate")]  # fmt: skip
+    assert rates and all(r[1].number_format == "0.0%" for r in rates if r[1].value is not None)
+
+
+def test_rules_of_thumb_are_shown_when_the_result_has_them(one_way_result, tmp_path):
+    from optimiser import report, views, workbook
+
+    copy = tmp_path / "with-rules"
+    import shutil
+
+    shutil.copytree(one_way_result, copy)
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["rules_of_thumb"] = {
+        "window": "horizon", "best_rule": "per-capita",
+        "rules": [{"rule": "per-capita", "description": "by population", "deaths": 1234.0,
+                   "deaths_averted": 56.0, "spending_usd": 7.0e6}],
+        "plan_deaths": 1000.0, "plan_averts_more_than_best_rule": 234.0,
+    }  # fmt: skip
+    (copy / "summary.json").write_text(json.dumps(summary))
+    result = views.read_result(copy)
+    page = report.build_html(result)
+    assert "The plan beside rules of thumb" in page and "by population" in page
+    book = workbook.build_workbook(result)
+    texts = {c for row in book.worksheets[0].iter_rows(values_only=True) for c in row}
+    assert "The plan beside rules of thumb" in texts and "by population" in texts
+    plain = report.build_html(views.read_result(one_way_result))
+    assert "rules of thumb" not in plain
+    texts = {c for row in workbook.build_workbook(views.read_result(one_way_result))
+             .worksheets[0].iter_rows(values_only=True) for c in row}  # fmt: skip
+    assert "The plan beside rules of thumb" not in texts
