@@ -200,18 +200,21 @@ class PyomoSolver:
 
     @staticmethod
     def _legacy(name: str):
-        """Pyomo's SolverFactory solver `name`, or SolverError naming those installed."""
+        """Pyomo's SolverFactory solver `name`; an input error naming those installed if Pyomo
+        cannot use it here."""
         opt = pe.SolverFactory(name)
         try:
             available = bool(opt.available(exception_flag=False))
         except Exception:  # noqa: BLE001 - a licence check that raises means not usable here
             available = False
         if not available:
+            from optimiser.inputs import ScenarioError
+
             found = ", ".join(installed_solvers()) or "none"
-            raise SolverError(
-                f"solver.pyomo_solver {name!r}: Pyomo cannot use this solver here (not "
-                f"installed, not licensed or not a solver name); installed: {found}"
-            )
+            raise ScenarioError([
+                f"scenario.yaml: solver.pyomo_solver {name!r}: Pyomo cannot use this solver "
+                f"here (not installed, not licensed or not a solver name); installed: {found}"
+            ])  # fmt: skip
         return opt
 
     @property

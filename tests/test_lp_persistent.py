@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DEFAULT_SCENARIO, ROOT
+from conftest import DEFAULT_SCENARIO, ROOT, run_aidopt
 
 from models.seir import AID
 from optimiser.coupling import Loop
 from optimiser.inputs import ScenarioError, load_scenario
-from optimiser.lp import SolverError
 from optimiser.lp_persistent import PyomoSolver, installed_solvers
 
 DPRK = ROOT / "inputs" / "dprk-2022"
@@ -53,12 +52,23 @@ def test_the_pyomo_backend_gives_the_arrays_plans(folder):
 def test_a_solver_pyomo_cannot_use_is_named_with_those_it_can(tmp_path):
     scenario = load_scenario(DEFAULT_SCENARIO, ["solver.backend=pyomo",
                                                 "solver.pyomo_solver=no_such_solver"])  # fmt: skip
-    with pytest.raises(SolverError) as error:
+    with pytest.raises(ScenarioError) as error:
         Loop(scenario)
-    message = str(error.value)
-    assert "solver.pyomo_solver 'no_such_solver'" in message
-    assert f"installed: {', '.join(installed_solvers()) or 'none'}" in message
+    assert error.value.problems == [
+        "scenario.yaml: solver.pyomo_solver 'no_such_solver': Pyomo cannot use this solver here "
+        "(not installed, not licensed or not a solver name); installed: "
+        + (", ".join(installed_solvers()) or "none")
+    ]
     assert "highs" in installed_solvers()
+
+
+def test_aidopt_run_with_a_solver_pyomo_cannot_use_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    result = run_aidopt("run", str(DEFAULT_SCENARIO), "--out", str(out), "--set",
+                        "solver.backend=pyomo", "--set", "solver.pyomo_solver=glpk")  # fmt: skip
+    assert result.exit_code == 2
+    assert "scenario.yaml: solver.pyomo_solver 'glpk': Pyomo cannot use" in result.output
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_the_pyomo_backend_refuses_what_changes_the_matrix():
