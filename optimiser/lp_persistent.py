@@ -162,8 +162,8 @@ class PyomoSolver:
 
     def _mutable_rows(self, alp, lower: np.ndarray, upper: np.ndarray) -> None:
         """Give the rows of MUTABLE_ROWS parameter bounds, set from the arrays' bounds."""
-        ids = np.concatenate([alp.lp.rows[f].ids for f in MUTABLE_ROWS if f in alp.lp.rows])
-        ids = [int(i) for i in ids if self.rows[i] is not None]
+        families = [alp.lp.rows[f].ids for f in MUTABLE_ROWS if f in alp.lp.rows]
+        ids = [int(i) for i in np.concatenate(families) if self.rows[i] is not None]
         self.mutable = set(ids)
         m = self.model
         m.row_lower = pe.Param(ids, mutable=True, initialize={i: _finite(lower[i]) for i in ids})
