@@ -53,15 +53,16 @@ DENSE_LIMIT = 5e7
 
 def _adjoint_rhs(t, z, trajectory, model: Model, seg: Segment, d_matrix_t, base_t):
     """d lambda/dt = -J^T lambda, and the integrands lambda^T dF/d(aid) for each capacity.
-    Shares are sat(capacity / load), whose slopes `loads` gives."""
+    Shares are sat(capacity / load), whose slopes `loads` gives. `d_matrix_t` and `base_t`
+    are the linear flows' transposed products (`Model.transposed_products`)."""
     k, shape = model.rates, model.shape
     y = trajectory(t)
     y3, lam = y.reshape(shape), z[: y.size]
     l3 = lam.reshape(shape)
     aid = seg.aid
     ld = loads(y3, k, aid)
-    d3 = (d_matrix_t @ lam).reshape(shape)  # D^T lambda
-    g = base_t @ lam + (d3 * ld.detection).ravel()
+    d3 = d_matrix_t(lam).reshape(shape)  # D^T lambda
+    g = base_t(lam) + (d3 * ld.detection).ravel()
     g3 = g.reshape(shape)
     # Detection's rate depends on the suspects (symptomatic onsets): v is lambda^T dF/d(rate).
     v = np.einsum("sbp,sbp->bp", d3, y3)
@@ -161,7 +162,7 @@ def gradient_along(model: Model, forward: Trajectory, weeks: int, rtol: float = 
     lam[D] = 1.0
     # lambda are deaths per person (1e-4..1), the accumulators deaths per unit of aid.
     atol_z = np.concatenate([np.full(lam.size, atol * 1e-4), np.full(n_aid * n_cells, atol)])
-    d_matrix_t, base_t = model.detection_matrix.T.tocsr(), model.base_matrix.T.tocsr()
+    d_matrix_t, base_t = model.transposed_products
     for seg, trajectory in zip(reversed(segments), reversed(solutions), strict=True):
         if trajectory is None:  # not kept: integrate this segment again from its start
             again = solve_ivp(_rhs, (seg.start, seg.stop), states[seg.start].ravel(),

@@ -122,7 +122,7 @@ class AllocationLP:
         self.method = cfg.solver.method if cfg.solver.method != "auto" else "simplex"
         # Only the closed loop re-solves stage 1; one LP is best solved with HiGHS's defaults.
         resolves = cfg.coupling.mode == "closed-loop" and scenario.needs is None
-        self.solver = Solver(lp, cfg.solver.method, cfg.solver.time_limit_s, resolves)
+        self.solver = self._open_solver(resolves)
         self.harm = np.zeros(lp.n_cols)
         self.harm_offset = 0.0
         if cvar_draws:
@@ -131,6 +131,16 @@ class AllocationLP:
             self.harm[lp.columns["cvar_excess"].ids] = 1.0 / (share * cvar_draws)
         self.tiebreak = self._tiebreak()
         self.build_s = time.perf_counter() - start
+
+    def _open_solver(self, resolves: bool):
+        """The arrays in one HiGHS instance, or with `solver.backend: pyomo` the Pyomo model
+        re-solved in place (`optimiser.lp_persistent`)."""
+        cfg = self.scenario.config.solver
+        if cfg.backend == "pyomo":
+            from optimiser.lp_persistent import PyomoSolver
+
+            return PyomoSolver(self, cfg.pyomo_solver, cfg.method, cfg.time_limit_s, resolves)
+        return Solver(self.lp, cfg.method, cfg.time_limit_s, resolves)
 
     @property
     def n_columns(self) -> int:

@@ -163,8 +163,9 @@ def write_lp(model: pe.ConcreteModel, path: str) -> None:
         raise _interface_error("Pyomo's LP writer", exc) from exc
 
 
-def array_form(lp: AllocationLP) -> Canonical:
-    """What HiGHS holds for the array LP now (costs as last solved), in canonical order."""
+def family_keys(lp: AllocationLP) -> tuple[list[tuple], list[tuple]]:
+    """Each array column's and row's key, (family, *index labels), in the arrays' order: the
+    names the Pyomo model gives the same variable or constraint."""
     scn, net = lp.scenario, lp.net
     names = {"commodity": list(scn.commodity_ids), "arc": list(net.arc_ids),
              "node": list(scn.node_ids), "province": list(scn.province_ids),
@@ -190,10 +191,16 @@ def array_form(lp: AllocationLP) -> Canonical:
                                   for v, lab in zip(index, labels, strict=False)))  # fmt: skip
         return out
 
+    return keys(lp.lp.columns), keys(lp.lp.rows)
+
+
+def array_form(lp: AllocationLP) -> Canonical:
+    """What HiGHS holds for the array LP now (costs as last solved), in canonical order."""
+    col_keys, row_keys = family_keys(lp)
     held = lp.solver.highs.getLp()
     m = held.a_matrix_
     matrix = sp.csc_matrix((np.asarray(m.value_), np.asarray(m.index_), np.asarray(m.start_)),
                            shape=(held.num_row_, held.num_col_))  # fmt: skip
-    return canonical(keys(lp.lp.columns), keys(lp.lp.rows), matrix, np.asarray(held.col_cost_),
+    return canonical(col_keys, row_keys, matrix, np.asarray(held.col_cost_),
                      np.asarray(held.col_lower_), np.asarray(held.col_upper_),
                      np.asarray(held.row_lower_), np.asarray(held.row_upper_))  # fmt: skip

@@ -342,6 +342,19 @@ class Solver(Frozen):
     )  # fmt: skip
     time_limit_s: float | None = F("s", "HiGHS time limit per solve", default=None, gt=0,
                                    le=1e6)  # fmt: skip
+    backend: Literal["arrays", "pyomo"] = F(
+        "-", "how the LP reaches the solver: arrays passed to HiGHS in one call, or the Pyomo "
+        "model (optimiser/lp_pyomo.py) built once and re-solved through a persistent "
+        "interface, its bounds and costs changed in place (measured: see the README's "
+        "performance section)",
+        default="arrays",
+    )  # fmt: skip
+    pyomo_solver: Identifier = F(
+        "-", "with backend pyomo: the Pyomo solver name (highs through pyomo.contrib.solver, "
+        "persistent; any other name through pyomo's SolverFactory, e.g. cbc, glpk, "
+        "gurobi_persistent, cplex_persistent, where installed and licensed)",
+        default="highs",
+    )  # fmt: skip
 
 
 FITTABLE = ("r0", "reduction", "reporting", "seed", "severity", "weekday")
@@ -664,6 +677,19 @@ class ScenarioConfig(Frozen):
         "-", "distributions of the epidemic's parameters, for ensembles and robust plans",
         default=None,
     )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _pyomo_backend_fits(self) -> ScenarioConfig:
+        if self.solver.backend != "pyomo":
+            return self
+        if self.tables.needs is not None:
+            raise ValueError("solver.backend pyomo keeps the LP's matrix as built, and the team "
+                             "needs of tables.needs change it: use solver.backend arrays")
+        if self.objective.robustness == "cvar":
+            raise ValueError("solver.backend pyomo does not build the CVaR rows of objective."
+                             "robustness cvar: use solver.backend arrays, or robustness "
+                             "nominal or expected")
+        return self
 
     @model_validator(mode="after")
     def _epidemic_fits(self) -> ScenarioConfig:

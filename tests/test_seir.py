@@ -311,3 +311,25 @@ def test_the_adjoint_gradient_is_exact_with_vaccination_and_aid_carried_past_the
     central = (deaths[0::2] - deaths[1::2]) / (2e-3 * AID_SCALE[[c for c, _, _ in entries]])
     adjoint = np.array([gradient[0, c, p, w] for c, p, w in entries])
     assert np.linalg.norm(adjoint - central) / np.linalg.norm(central) < 1e-4
+
+
+def test_the_kernel_products_give_the_same_bits_as_scipy_s_own(monkeypatch):
+    """The right-hand sides' sparse products go straight to scipy's C kernel (`seir.Product`):
+    the trajectory and the adjoint gradient are bitwise those of `matrix @ x`, which is what
+    runs when the kernel is missing."""
+    weeks, days = 6, 42
+    aid = weekly_to_daily(np.random.default_rng(3).uniform(0, 1, (4, 3, weeks))
+                          * AID_SCALE[:, None, None], days)  # fmt: skip
+    params = SEIRParameters(**{**FULL, "r0": np.array([1.8, 2.6])})
+
+    def run():
+        model = Model.build(params, POP, MIXING, 2)
+        return deaths_gradient(model, [1000.0, 100.0, 0.0], days, aid=aid)
+
+    people, gradient = run()
+    assert seir._csr_matvec is not None  # the shipped scipy has it: the fast path ran
+    monkeypatch.setattr(seir, "_csr_matvec", None)
+    people_at, gradient_at = run()
+    assert np.array_equal(people, people_at)
+    assert np.array_equal(gradient, gradient_at)
+    assert np.abs(gradient).max() > 0
