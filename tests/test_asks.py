@@ -280,7 +280,10 @@ def test_no_relaxation_raises_deaths_beyond_the_band(which, request):
     assert band == pytest.approx(max(loop, wrong.max()))
     # measurable exactly where the difference reaches the band; ranked by deaths averted
     measurable = df["effect"] == "measurable"
-    assert (measurable == (df["deaths_averted"].abs() >= band)).iloc[1:].all()
+    # (asks.csv rounds to 10 digits: a tightening whose wrong-sign difference sets the band
+    # sits exactly at it, measurable, and may read a digit below it)
+    reaches = df["deaths_averted"].abs() >= band * (1 - 1e-6)
+    assert (measurable == reaches).iloc[1:].all()
     assert df.loc[measurable, "rank"].tolist() == list(range(1, measurable.sum() + 1))
     assert df.loc[measurable, "deaths_averted"].is_monotonic_decreasing
     assert df.loc[~measurable, "rank"].isna().all()
