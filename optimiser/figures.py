@@ -160,7 +160,8 @@ OUTLINES_10M = Path(__file__).resolve().parent / "data" / "korea_outlines_10m.js
 """Country outlines at 1:10m (Natural Earth, public domain; the file names its source)."""
 SEA_WAYPOINTS = (
     (126.0, 37.2), (125.5, 37.45), (124.9, 37.5), (124.5, 38.2), (124.3, 38.9), (124.0, 39.6),
-    (125.6, 36.4), (125.9, 35.0), (126.6, 33.9), (127.8, 34.3), (128.9, 34.7), (129.7, 35.6), (129.6, 36.8), (129.2, 37.9),
+    (125.6, 36.4), (125.9, 35.0), (126.6, 33.9), (127.8, 34.3), (128.9, 34.7), (129.7, 35.6),
+    (129.6, 36.8), (129.2, 37.9),
     (128.8, 38.8), (129.3, 39.6), (129.9, 40.4), (130.4, 41.3), (130.8, 42.1),
 )
 """Points at sea (lon, lat) around the peninsula that sea routes are drawn through: the West
