@@ -274,7 +274,8 @@ def _place_labels(ax, items: list[tuple[float, float, str]], fontsize: float = 7
             box = label.get_window_extent(renderer)
             if not any(box.overlaps(other) for other in placed):
                 break
-        placed.append(label.get_window_extent(renderer))
+        if label is not None:
+            placed.append(label.get_window_extent(renderer))
 
 
 def _province_values(ds: xr.Dataset) -> tuple[pd.Series, str]:
@@ -339,10 +340,10 @@ def flow_map(ds: xr.Dataset) -> tuple[Figure, str]:
             ax.annotate("DMZ", (127.2, 38.25), fontsize=8, color="#7f7f7f", rotation=18,
                         ha="center", zorder=3, fontweight="bold")  # fmt: skip
         _place_labels(ax, [(lon[n], lat[n], names[n]) for n in [*provinces, *others]])
-        xs, ys = list(lon.values()), list(lat.values())
-        ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
-        ax.set_ylim(min(ys) - 0.7, max(ys) + 0.6)
-        ax.set_aspect(1 / math.cos(math.radians(float(np.mean(ys)))))
+        lons, lats = list(lon.values()), list(lat.values())
+        ax.set_xlim(min(lons) - 0.9, max(lons) + 0.9)
+        ax.set_ylim(min(lats) - 0.7, max(lats) + 0.6)
+        ax.set_aspect(1 / math.cos(math.radians(float(np.mean(lats)))))
         ax.set_xlabel("longitude [deg E]")
         ax.set_ylabel("latitude [deg N]")
         scale = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
