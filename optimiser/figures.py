@@ -160,7 +160,8 @@ OUTLINES_10M = Path(__file__).resolve().parent / "data" / "korea_outlines_10m.js
 """Country outlines at 1:10m (Natural Earth, public domain; the file names its source)."""
 SEA_WAYPOINTS = (
     (126.0, 37.2), (125.5, 37.45), (124.9, 37.5), (124.5, 38.2), (124.3, 38.9), (124.0, 39.6),
-    (125.6, 36.4), (125.9, 35.0), (126.6, 33.9), (127.8, 34.3), (128.9, 34.7), (129.7, 35.6), (129.6, 36.8), (129.2, 37.9),
+    (125.6, 36.4), (125.9, 35.0), (126.6, 33.9), (127.8, 34.3), (128.9, 34.7), (129.7, 35.6),
+    (129.6, 36.8), (129.2, 37.9),
     (128.8, 38.8), (129.3, 39.6), (129.9, 40.4), (130.4, 41.3), (130.8, 42.1),
 )
 """Points at sea (lon, lat) around the peninsula that sea routes are drawn through: the West
@@ -273,7 +274,8 @@ def _place_labels(ax, items: list[tuple[float, float, str]], fontsize: float = 7
             box = label.get_window_extent(renderer)
             if not any(box.overlaps(other) for other in placed):
                 break
-        placed.append(label.get_window_extent(renderer))
+        if label is not None:
+            placed.append(label.get_window_extent(renderer))
 
 
 def _province_values(ds: xr.Dataset) -> tuple[pd.Series, str]:
@@ -338,10 +340,10 @@ def flow_map(ds: xr.Dataset) -> tuple[Figure, str]:
             ax.annotate("DMZ", (127.2, 38.25), fontsize=8, color="#7f7f7f", rotation=18,
                         ha="center", zorder=3, fontweight="bold")  # fmt: skip
         _place_labels(ax, [(lon[n], lat[n], names[n]) for n in [*provinces, *others]])
-        xs, ys = list(lon.values()), list(lat.values())
-        ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
-        ax.set_ylim(min(ys) - 0.7, max(ys) + 0.6)
-        ax.set_aspect(1 / math.cos(math.radians(float(np.mean(ys)))))
+        lons, lats = list(lon.values()), list(lat.values())
+        ax.set_xlim(min(lons) - 0.9, max(lons) + 0.9)
+        ax.set_ylim(min(lats) - 0.7, max(lats) + 0.6)
+        ax.set_aspect(1 / math.cos(math.radians(float(np.mean(lats)))))
         ax.set_xlabel("longitude [deg E]")
         ax.set_ylabel("latitude [deg N]")
         scale = plt.cm.ScalarMappable(cmap=cmap, norm=norm)

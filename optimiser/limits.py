@@ -320,7 +320,7 @@ def limits_of(outcome, fill: dict[str, float], reachable: dict[str, float]) -> d
         by_item[item] = entry
     ranked = sorted((r for r in found if r["deaths_if_doubled"] >= MATTERS_DEATHS),
                     key=lambda r: -r["deaths_if_doubled"])  # fmt: skip
-    top = [
+    most = [
         {k: r[k] for k in ("kind", "subject", "deaths_if_doubled", "set", "ask")}
         | {"items": sorted(r["items"], key=lambda i: -r["items"][i])}
         for r in ranked[:3]
@@ -329,7 +329,7 @@ def limits_of(outcome, fill: dict[str, float], reachable: dict[str, float]) -> d
         "method": "stage-1 duals and reduced costs at the final plan; deaths_if_doubled is "
         "first order (an upper bound): run the row's --set for the exact figure",
         "items": by_item,
-        "most_valuable": top,
+        "most_valuable": most,
         "resources": [
             {
                 k: r[k]

@@ -34,7 +34,13 @@ def plan(scenario: Scenario, draws: Draws | None = None, whole_units: bool = Fal
 
     outcome = run(scenario, draws if draws is not None else draws_for(scenario, None, None))
     ds = to_dataset(outcome)
-    if whole_units and outcome.people_with_plan is not None:
+    if whole_units and outcome.people_with_plan is None:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "--whole-units: skipped, this scenario's needs come from needs.csv (no epidemic to "
+            "meet the rounded plan with)")  # fmt: skip
+    elif whole_units:
         from optimiser.whole_units import whole_unit_plan
 
         ds = whole_unit_plan(outcome, ds)

@@ -209,10 +209,12 @@ def summary_sheet(result: views.Result) -> pd.DataFrame:
         if no_aid is not None and plan is not None:
             rows.append((f"{label} averted", no_aid - plan, "persons"))
     reach = s.get("fill_rate_reachable", {})
+    names = views.commodity_names(ds) | {TEAM: TEAM_NAME}
     for item, rate in s.get("fill_rate", {}).items():
-        rows.append((f"fill rate: {item}", rate, "share of the horizon's need delivered"))
+        name = names.get(item, item)
+        rows.append((f"fill rate: {name}", rate, "share of the horizon's need delivered"))
         if reach.get(item) is not None:
-            rows.append((f"fill rate of reachable need: {item}", reach[item],
+            rows.append((f"fill rate of reachable need: {name}", reach[item],
                          "share of the need it could reach in time"))  # fmt: skip
     for kind, usd in (s.get("spending_usd") or {}).items():
         rows.append((f"spending: {kind}", usd, "USD"))
