@@ -316,8 +316,10 @@ DAMAGED_STORES = {
     "status deleted": (no_status, "has no 'status' array"),
     "truncated chunk": (truncated_chunk, "variable 'deaths_with_plan' cannot be read"),
     "no sweep_json": (no_sweep_json, "attribute(s) sweep_json missing"),
-    "array metadata a list": (array_metadata_a_list, "array 'status''s metadata (zarr.json) "
-                              "holds a list"),
+    "array metadata a list": (array_metadata_a_list, "the metadata of array 'status' "
+                              "(zarr.json) holds a list"),
+    "a parameter deleted": (lambda s: shutil.rmtree(s / "epidemic.r0"),
+                            "has no array for the parameter(s) epidemic.r0"),
     "an array of another run count": (wrong_run_count, "has shape (5,) where the store has 8"),
 }  # fmt: skip
 
