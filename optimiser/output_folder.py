@@ -615,8 +615,12 @@ def clear_stale(parent: Path, keep: str = "") -> None:
                 continue
             path = parent / n
             if kind == ".partial-" and tail.isdigit() and path.is_file() and not path.is_symlink():
-                if not _alive(int(tail)):
-                    path.unlink(missing_ok=True)  # write_file's staged copy, its writer gone
+                # write_file's staged copy of `head` (or of its record), its writer gone; only
+                # where `head` or a marker is there, so a user's own such name is left alone
+                named = parent / head.removesuffix(".aidopt")
+                ours = named.exists() or (parent / MARKER).exists()
+                if ours and not _alive(int(tail)):
+                    path.unlink(missing_ok=True)
             elif path.is_dir() and not path.is_symlink():
                 targets.add(head)
     for name in sorted(targets - {keep}):
