@@ -41,11 +41,15 @@ def read_warm_start(text: str, province_ids: list[str], n_weeks: int,
         problems.append(f"{where} does not exist (relative paths start at the working folder "
                         f"{Path.cwd()}); give the plan.nc of an earlier aidopt run")  # fmt: skip
         return None
+    if not path.is_file():
+        problems.append(f"{where} is not a file; give the plan.nc of an earlier aidopt run")
+        return None
     try:
         aid, spending = _read_plan(path)
         sha256 = _sha256(path)
     except ReadError as exc:
-        problems.append(f"{where}: {exc}; give the plan.nc of an earlier aidopt run")
+        part = str(exc).removeprefix(f"{path}: ")
+        problems.append(f"{where} is not a plan.nc aidopt wrote ({part})")
         return None
     except OSError as exc:
         problems.append(f"{where}: cannot be read ({exc.strerror or exc})")

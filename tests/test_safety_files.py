@@ -216,10 +216,10 @@ def test_a_summary_that_is_a_list_in_a_warm_start_is_refused(one_way_result, tmp
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b""), "not a NetCDF file"),
-    (lambda p: p.mkdir(), "is a folder"),
-    (lambda p: p.symlink_to("/dev/zero"), "is a device"),
-    (lambda p: p.write_text("garbage"), "not a NetCDF file"),
+    (lambda p: p.write_bytes(b""), "is not a plan.nc aidopt wrote (not a NetCDF file"),
+    (lambda p: p.mkdir(), "is not a file"),
+    (lambda p: p.symlink_to("/dev/zero"), "is not a file"),
+    (lambda p: p.write_text("garbage"), "is not a plan.nc aidopt wrote (not a NetCDF file"),
 ])  # fmt: skip
 def test_a_warm_start_that_is_not_a_plan_is_a_named_refusal(make, message, tmp_path):
     plan = tmp_path / "warm.nc"
