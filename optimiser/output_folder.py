@@ -259,6 +259,8 @@ def _same(path: Path, entry: object) -> bool:
     """Whether `path` still has the size and SHA-256 a marker entry recorded for it."""
     if not isinstance(entry, dict):
         return False
+    if path.is_file() and "files" not in entry and path.stat().st_size != entry.get("bytes"):
+        return False  # changed, and known so without reading it (it may be huge)
     now = _digest(path)
     return all(entry.get(k) == v for k, v in now.items())
 
