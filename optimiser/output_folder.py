@@ -225,7 +225,7 @@ def check_writable(path: str | Path) -> None:
     added = isinstance(entry, dict) and ("added_by" in entry or path.name in ADDED_BEFORE)
     if entry is not False and not added:
         raise OutputError(f"{path}: is one of the files of the aidopt "
-                          f"{marker.get('command', '')} result in {folder}; aidopt never "
+                          f"{(marker or {}).get('command', '')} result in {folder}; aidopt never "
                           f"replaces it with another file: choose another file")  # fmt: skip
     if os.path.lexists(path):
         if path.is_dir() and not path.is_symlink():
@@ -647,7 +647,6 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return True  # another user's, or not a pid: leave it
     return True
-
 
 
 def _hidden_folder(target: Path, kind: str) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def analyse_folder(folder: Path, out: Path | None, include_not_converged: bool =
         part = f"no {show(exc.args[0])}" if isinstance(exc, KeyError) and exc.args else reason(exc)
         raise AnalysisError(f"{store}: not as aidopt sweep writes it ({part}); run the sweep "
                             f"again") from None  # fmt: skip
-    writers = {n: lambda p, data=data: p.write_bytes(data) for n, data in contents.items()}
+    writers = {n: _bytes_writer(data) for n, data in contents.items()}
     if out is None:
         files = [output_folder.write_file(folder / n, w, "sweep") for n, w in writers.items()]
     else:
@@ -245,6 +246,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _bytes_writer(data: bytes) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_bytes(data)
+
+    return write
 
 
 def _png(fig) -> bytes:

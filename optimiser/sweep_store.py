@@ -150,7 +150,7 @@ def check(path: Path) -> dict[str, Any]:
 
 def _coordinates(arrays: dict[str, Any]) -> set[str]:
     """Arrays that label an output's second dimension (written when a first run brings them)."""
-    names = set()
+    names: set[str] = set()
     for array in arrays.values():
         dims = array.metadata.dimension_names or ()
         names.update(d for d in dims[1:] if d)
@@ -245,8 +245,10 @@ def verify(path: Path) -> None:
             for start in range(0, array.shape[0] if array.ndim else 0, step):
                 array[start : start + step]
         except Exception as exc:
-            raise StoreError(f"{path}: variable {show(name)} cannot be read ({reason(exc)}); "
-                             f"the store is damaged: run the sweep into a new folder") from None
+            raise StoreError(
+                f"{path}: variable {show(name)} cannot be read ({reason(exc)}); "
+                f"the store is damaged: run the sweep into a new folder"
+            ) from None
     if "parameter" in arrays:
         _check_parameters(path, [str(n) for n in arrays["parameter"][:]], set(arrays))
 

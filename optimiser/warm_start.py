@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def _read_plan(path: Path):
     """((levers, provinces, weeks, aid) or None, spending in USD) from a plan.nc, each part
     checked for its type (ReadError names the part that is wrong)."""
     ds = load_netcdf(path)
-    summary = json_attribute(path, ds.attrs, "summary_json", dict, "{}")
+    summary = cast(dict, json_attribute(path, ds.attrs, "summary_json", dict, "{}"))
     spent = summary.get("spending_usd") or {}
     total = spent.get("total") if isinstance(spent, dict) else spent
     if not isinstance(total, int | float | type(None)) or isinstance(total, bool):
