@@ -225,7 +225,7 @@ def check_writable(path: str | Path) -> None:
     added = isinstance(entry, dict) and ("added_by" in entry or path.name in ADDED_BEFORE)
     if entry is not False and not added:
         raise OutputError(f"{path}: is one of the files of the aidopt "
-                          f"{marker.get('command', '')} result in {folder}; aidopt never "
+                          f"{(marker or {}).get('command', '')} result in {folder}; aidopt never "
                           f"replaces it with another file: choose another file")  # fmt: skip
     if os.path.lexists(path):
         if path.is_dir() and not path.is_symlink():
@@ -259,6 +259,8 @@ def _same(path: Path, entry: object) -> bool:
     """Whether `path` still has the size and SHA-256 a marker entry recorded for it."""
     if not isinstance(entry, dict):
         return False
+    if path.is_file() and "files" not in entry and path.stat().st_size != entry.get("bytes"):
+        return False  # changed, and known so without reading it (it may be huge)
     now = _digest(path)
     return all(entry.get(k) == v for k, v in now.items())
 
@@ -615,8 +617,12 @@ def clear_stale(parent: Path, keep: str = "") -> None:
                 continue
             path = parent / n
             if kind == ".partial-" and tail.isdigit() and path.is_file() and not path.is_symlink():
-                if not _alive(int(tail)):
-                    path.unlink(missing_ok=True)  # write_file's staged copy, its writer gone
+                # write_file's staged copy of `head` (or of its record), its writer gone; only
+                # where `head` or a marker is there, so a user's own such name is left alone
+                named = parent / head.removesuffix(".aidopt")
+                ours = named.exists() or (parent / MARKER).exists()
+                if ours and not _alive(int(tail)):
+                    path.unlink(missing_ok=True)
             elif path.is_dir() and not path.is_symlink():
                 targets.add(head)
     for name in sorted(targets - {keep}):
@@ -641,7 +647,6 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return True  # another user's, or not a pid: leave it
     return True
-
 
 
 def _hidden_folder(target: Path, kind: str) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,25 +51,28 @@ def analyse_folder(folder: Path, out: Path | None, include_not_converged: bool =
     if not store.is_dir():
         raise AnalysisError(f"{folder}: no {STORE} here; give a folder aidopt sweep wrote (for "
                             f"a job array: the one aidopt sweep collect wrote)")  # fmt: skip
+    if out is None:
+        for n in FILES:  # every file checked before any is computed or written: all or none
+            output_folder.check_writable(folder / n)
     ds = load([store], keep=_analysed)[0]
     try:
         table = indices(ds, include_not_converged)
+        if table.empty:
+            raise AnalysisError(f"{folder}: no output could be analysed (see the warnings): "
+                                f"too few runs ok, or every output the same in all of "
+                                f"them")  # fmt: skip
+        contents = {  # made whole before anything is written
+            "indices.csv": table.to_csv(index=False, float_format="%.6g").encode(),
+            "indices.png": _png(plot_indices(table)),
+            "tornado.png": _png(plot_tornado(ds, table, include_not_converged)),
+            "scatter.png": _png(plot_scatter(ds, table, include_not_converged)),
+        }
     except (KeyError, ValueError, TypeError, IndexError) as exc:  # pydantic's too: ValueError
         part = f"no {show(exc.args[0])}" if isinstance(exc, KeyError) and exc.args else reason(exc)
         raise AnalysisError(f"{store}: not as aidopt sweep writes it ({part}); run the sweep "
                             f"again") from None  # fmt: skip
-    if table.empty:
-        raise AnalysisError(f"{folder}: no output could be analysed (see the warnings): too few "
-                            f"runs ok, or every output the same in all of them")  # fmt: skip
-    writers = {
-        "indices.csv": lambda p: table.to_csv(p, index=False, float_format="%.6g"),
-        "indices.png": lambda p: _save(plot_indices(table), p),
-        "tornado.png": lambda p: _save(plot_tornado(ds, table, include_not_converged), p),
-        "scatter.png": lambda p: _save(plot_scatter(ds, table, include_not_converged), p),
-    }
+    writers = {n: _bytes_writer(data) for n, data in contents.items()}
     if out is None:
-        for n in writers:  # every file checked before any is written: all or none
-            output_folder.check_writable(folder / n)
         files = [output_folder.write_file(folder / n, w, "sweep") for n, w in writers.items()]
     else:
         with output_folder.prepare_output(out, "sweep analyse", (folder,)) as output:
@@ -244,12 +248,19 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def _bytes_writer(data: bytes) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_bytes(data)
+
+    return write
+
+
+def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight",
                 metadata={"Software": None})  # fmt: skip
     _pyplot().close(fig)
-    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _ranked(table: pd.DataFrame, output: str) -> list[str]:

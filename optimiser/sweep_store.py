@@ -120,7 +120,7 @@ def check(path: Path) -> dict[str, Any]:
         item = path / child
         if not item.is_dir():
             continue
-        _check_json(item / "zarr.json", f"array {show(child)}'s metadata")
+        _check_json(item / "zarr.json", f"the metadata of array {show(child)}")
         try:
             arrays[child] = zarr.open_array(item, mode="r")
         except Exception as exc:
@@ -150,7 +150,7 @@ def check(path: Path) -> dict[str, Any]:
 
 def _coordinates(arrays: dict[str, Any]) -> set[str]:
     """Arrays that label an output's second dimension (written when a first run brings them)."""
-    names = set()
+    names: set[str] = set()
     for array in arrays.values():
         dims = array.metadata.dimension_names or ()
         names.update(d for d in dims[1:] if d)
@@ -198,6 +198,9 @@ def load(paths: list[Path], keep=None) -> list[xr.Dataset]:
             except Exception as exc:
                 raise StoreError(f"{path}: variable {show(name)} cannot be read "
                                  f"({reason(exc)}); the store is damaged") from None  # fmt: skip
+        if "parameter" in ds.coords:
+            names = [str(n) for n in ds["parameter"].values]
+            _check_parameters(path, names, {str(n) for n in ds.variables})
         loaded.append(ds)
     return loaded
 
@@ -242,8 +245,20 @@ def verify(path: Path) -> None:
             for start in range(0, array.shape[0] if array.ndim else 0, step):
                 array[start : start + step]
         except Exception as exc:
-            raise StoreError(f"{path}: variable {show(name)} cannot be read ({reason(exc)}); "
-                             f"the store is damaged: run the sweep into a new folder") from None
+            raise StoreError(
+                f"{path}: variable {show(name)} cannot be read ({reason(exc)}); "
+                f"the store is damaged: run the sweep into a new folder"
+            ) from None
+    if "parameter" in arrays:
+        _check_parameters(path, [str(n) for n in arrays["parameter"][:]], set(arrays))
+
+
+def _check_parameters(path: Path, names: list[str], present: set[str]) -> None:
+    """Every parameter the `parameter` coordinate names has its array of values."""
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise StoreError(f"{path}: has no array for the parameter(s) {listing(missing)}; the "
+                         f"store is damaged: run the sweep into a new folder")  # fmt: skip
 
 
 def remove_partial_chunks(path: Path) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -109,7 +109,7 @@ def read_result(folder: str | Path) -> Result:
         ds = load_netcdf(folder / "plan.nc")
     except ReadError as exc:
         raise ResultError(str(exc)) from None
-    return Result(folder, ds, summary)
+    return Result(folder, ds, cast(dict, summary))  # an object: check_summary says so
 
 
 def check_summary(path: Path, summary: object) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -41,11 +42,15 @@ def read_warm_start(text: str, province_ids: list[str], n_weeks: int,
         problems.append(f"{where} does not exist (relative paths start at the working folder "
                         f"{Path.cwd()}); give the plan.nc of an earlier aidopt run")  # fmt: skip
         return None
+    if not path.is_file():
+        problems.append(f"{where} is not a file; give the plan.nc of an earlier aidopt run")
+        return None
     try:
         aid, spending = _read_plan(path)
         sha256 = _sha256(path)
     except ReadError as exc:
-        problems.append(f"{where}: {exc}; give the plan.nc of an earlier aidopt run")
+        part = str(exc).removeprefix(f"{path}: ")
+        problems.append(f"{where} is not a plan.nc aidopt wrote ({part})")
         return None
     except OSError as exc:
         problems.append(f"{where}: cannot be read ({exc.strerror or exc})")
@@ -83,7 +88,7 @@ def _read_plan(path: Path):
     """((levers, provinces, weeks, aid) or None, spending in USD) from a plan.nc, each part
     checked for its type (ReadError names the part that is wrong)."""
     ds = load_netcdf(path)
-    summary = json_attribute(path, ds.attrs, "summary_json", dict, "{}")
+    summary = cast(dict, json_attribute(path, ds.attrs, "summary_json", dict, "{}"))
     spent = summary.get("spending_usd") or {}
     total = spent.get("total") if isinstance(spent, dict) else spent
     if not isinstance(total, int | float | type(None)) or isinstance(total, bool):

@@ -143,6 +143,7 @@ def damage_plan(data: bytes | None = None, link: str | None = None, folder: bool
             plan.mkdir()
         else:
             plan.write_bytes(data if data is not None else plan.read_bytes()[:50_000])
+
     return damage
 
 
@@ -150,6 +151,7 @@ def sparse(name: str, size: int):
     def damage(res: Path) -> None:
         with open(res / name, "r+b") as f:
             f.truncate(size)
+
     return damage
 
 
@@ -158,6 +160,7 @@ def edit_summary(edit):
         summary = json.loads((res / "summary.json").read_text())
         edit(summary)
         (res / "summary.json").write_text(json.dumps(summary))
+
     return damage
 
 
@@ -198,10 +201,12 @@ def test_a_damaged_result_is_a_named_refusal_in_every_reader(case, command, resu
     damage, message = DAMAGED_RESULTS[case]
     damage(result)
     before = tree(tmp_path)
-    args = {"report": ["report", str(result), "--no-pdf"],
-            "export": ["export", str(result)],
-            "evaluate": ["evaluate", str(result), "--out", str(tmp_path / "ev")],
-            "compare": ["compare", str(result), str(result), "--out", str(tmp_path / "c.csv")]}
+    args = {
+        "report": ["report", str(result), "--no-pdf"],
+        "export": ["export", str(result)],
+        "evaluate": ["evaluate", str(result), "--out", str(tmp_path / "ev")],
+        "compare": ["compare", str(result), str(result), "--out", str(tmp_path / "c.csv")],
+    }
     refused(cli(*args[command]), message)  # fmt: skip
     assert tree(tmp_path) == before
 
@@ -216,10 +221,10 @@ def test_a_summary_that_is_a_list_in_a_warm_start_is_refused(one_way_result, tmp
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b""), "not a NetCDF file"),
-    (lambda p: p.mkdir(), "is a folder"),
-    (lambda p: p.symlink_to("/dev/zero"), "is a device"),
-    (lambda p: p.write_text("garbage"), "not a NetCDF file"),
+    (lambda p: p.write_bytes(b""), "is not a plan.nc aidopt wrote (not a NetCDF file"),
+    (lambda p: p.mkdir(), "is not a file"),
+    (lambda p: p.symlink_to("/dev/zero"), "is not a file"),
+    (lambda p: p.write_text("garbage"), "is not a plan.nc aidopt wrote (not a NetCDF file"),
 ])  # fmt: skip
 def test_a_warm_start_that_is_not_a_plan_is_a_named_refusal(make, message, tmp_path):
     plan = tmp_path / "warm.nc"
@@ -234,7 +239,8 @@ def test_a_huge_warm_start_is_refused_by_its_size_unread(tmp_path):
     with open(plan, "wb") as f:
         f.truncate(int(2.5 * 2**30))  # sparse: only the size may be looked at
     status, output, seconds, peak_mb = run_measured(
-        ["validate", str(DEFAULT_SCENARIO), "--set", f"coupling.warm_start={plan}"], cwd=tmp_path)
+        ["validate", str(DEFAULT_SCENARIO), "--set", f"coupling.warm_start={plan}"], cwd=tmp_path
+    )
     assert status == 2, output
     assert "2,684,354,560 bytes; at most 536,870,912 are read" in output
     assert seconds < MAX_SECONDS and peak_mb < 300
@@ -308,7 +314,8 @@ def array_metadata_a_list(store: Path) -> None:
 
 def wrong_run_count(store: Path) -> None:
     zarr.open_group(store, mode="r+").create_array(
-        "spending_usd.total2", shape=(5,), dtype="f8", dimension_names=["run"])
+        "spending_usd.total2", shape=(5,), dtype="f8", dimension_names=["run"]
+    )
 
 
 DAMAGED_STORES = {
@@ -316,8 +323,10 @@ DAMAGED_STORES = {
     "status deleted": (no_status, "has no 'status' array"),
     "truncated chunk": (truncated_chunk, "variable 'deaths_with_plan' cannot be read"),
     "no sweep_json": (no_sweep_json, "attribute(s) sweep_json missing"),
-    "array metadata a list": (array_metadata_a_list, "array 'status''s metadata (zarr.json) "
-                              "holds a list"),
+    "array metadata a list": (array_metadata_a_list, "the metadata of array 'status' "
+                              "(zarr.json) holds a list"),
+    "a parameter deleted": (lambda s: shutil.rmtree(s / "epidemic.r0"),
+                            "has no array for the parameter(s) epidemic.r0"),
     "an array of another run count": (wrong_run_count, "has shape (5,) where the store has 8"),
 }  # fmt: skip
 
@@ -512,8 +521,16 @@ def test_presymptomatic_days_zero_gives_the_limit_of_a_short_presymptomatic_stag
 
 @pytest.mark.slow
 def test_aidopt_run_with_presymptomatic_days_zero_runs(tmp_path):
-    done = run_aidopt("run", DEFAULT_SCENARIO, "--out", tmp_path / "out", "-q", "--set",
-                      "epidemic.presymptomatic_days=0", *[f"--set={s}" for s in SHORT])
+    done = run_aidopt(
+        "run",
+        DEFAULT_SCENARIO,
+        "--out",
+        tmp_path / "out",
+        "-q",
+        "--set",
+        "epidemic.presymptomatic_days=0",
+        *[f"--set={s}" for s in SHORT],
+    )
     assert done.exit_code == 0, done.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["reproduction_number"]["no_aid"]["start"] > 0
