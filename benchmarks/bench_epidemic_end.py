@@ -1,8 +1,8 @@
 """What ends the epidemic, measured: unlimited aid per lever, and random increases of random plans.
 
     python benchmarks/bench_epidemic_end.py unlimited [SCENARIO] [--set KEY=VALUE ...]
-    python benchmarks/bench_epidemic_end.py monotone [SCENARIO] [--plans weekly|steady-care|built-up]
-                                            [--n N] [--seed S] [--set KEY=VALUE ...]
+    python benchmarks/bench_epidemic_end.py monotone [SCENARIO]
+        [--plans weekly|steady-care|built-up] [--n N] [--seed S] [--set KEY=VALUE ...]
 
 `unlimited` prints deaths by the horizon / by the end of the outlook with no aid, with every
 capacity unlimited (1e9 units a week in every province and plan week) and with each alone.
