@@ -177,7 +177,7 @@ def reachable(loop) -> np.ndarray:
 
 def pro_rata(weights: np.ndarray, reach: np.ndarray) -> np.ndarray:
     """(capacity, P, W) shares proportional to `weights` (broadcast), among reachable provinces
-    (population shares where the weights are all zero)."""
+    (0 where none can be reached that week)."""
     w = np.broadcast_to(weights, reach.shape) * reach
     total = w.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
