@@ -177,7 +177,7 @@ def reachable(loop) -> np.ndarray:
 
 def pro_rata(weights: np.ndarray, reach: np.ndarray) -> np.ndarray:
     """(capacity, P, W) shares proportional to `weights` (broadcast), among reachable provinces
-    (population shares where the weights are all zero)."""
+    (0 where none can be reached that week)."""
     w = np.broadcast_to(weights, reach.shape) * reach
     total = w.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -198,6 +198,7 @@ def split_totals(aid: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def rules_of_thumb(loop, no_aid) -> list[RuleOfThumb]:
     """Every rule's plan, met by the loop's epidemic(s)."""
     log.info("rules of thumb")
+    t0, solve0 = time.perf_counter(), loop.clock["solve"]
     need = lever_needs(loop, no_aid)
     national = need.sum(axis=1)  # (capacity, W)
     reach = reachable(loop)
@@ -217,6 +218,8 @@ def rules_of_thumb(loop, no_aid) -> list[RuleOfThumb]:
                             ("esft_need", pro_rata(need, reach))):  # fmt: skip
             made.append((rule, rules_lp.solve(weight, unbounded, share, national)))
         made.append(("worst_hit_first", rules_lp.solve(weight * priority[None, :, None], need)))
+    log.info("rules of thumb: %.1f s, of which LP %.1f s", time.perf_counter() - t0,
+             loop.clock["solve"] - solve0)  # fmt: skip
     out = []
     for rule, plan in made:
         point = loop.point(plan.aid, plan)
