@@ -242,9 +242,32 @@ def _epidemic_summary(outcome: Outcome) -> dict[str, Any]:
         "deaths_averted": deaths_averted(by_window),
         "horizon_date": str(scn.config.start_date + dt.timedelta(days=horizon_day)),
         "outlook_date": str(scn.config.start_date + dt.timedelta(weeks=epi.outlook_weeks)),
-        "counted_window": counted_window(scn),
+        "counted_window": {**counted_window(scn),
+                           "after_horizon_cost_usd": after_horizon_cost_usd(outcome)},
         "reproduction_number": outcome.reproduction_number,
     }
+
+
+def after_horizon_cost_usd(outcome: Outcome) -> float:
+    """What the programmes held after the horizon would cost, beyond the plan's spending [USD]:
+    the consumables of the last plan week's capacities at each item's cheapest offer, and the
+    teams in the field that week at their weekly cost, times the weeks held (shares summed).
+    The LP buys only the plan's weeks, so this is the price of the `after_horizon` rule."""
+    scn = outcome.scenario
+    weeks_held = float(sum(scn.epidemic.after_horizon.shares(
+        max(0, scn.epidemic.outlook_weeks - scn.n_weeks))))  # fmt: skip
+    if weeks_held == 0.0 or not scn.n_weeks:
+        return 0.0
+    price = {}
+    for row in scn.supply:
+        if row.units_per_week > 0:
+            price[row.commodity] = min(price.get(row.commodity, np.inf),
+                                       row.procurement_usd_per_unit)  # fmt: skip
+    unit_usd = np.array([0.0 if c.durable else price.get(c.id, 0.0) for c in scn.commodities])
+    consumables = float(unit_usd @ (outcome.lp.recipe @ outcome.plan.aid[:, :, -1].sum(axis=1)))
+    staff = scn.config.staff
+    in_field = float(outcome.plan.deployed[:, -staff.deployment_weeks:].sum())
+    return weeks_held * (consumables + in_field * staff.cost_usd_per_team_week)
 
 
 def counted_window(scn) -> dict[str, Any]:
