@@ -85,11 +85,17 @@ class RulesLP:
 
     def __enter__(self) -> RulesLP:
         self.saved = self.highs.getBasis()
+        # The rules set their own harm and aid bounds; what reads the LP after them (the
+        # limits' duals, a later loop) must find the loop's linearisation and trust region.
+        self.saved_harm = (self.lp.harm.copy(), self.lp.harm_offset)
+        self.saved_bounds = self.lp.solver.col_bounds(self.aid.ids)
         self.lp.usd_per_death = self.loop.usd_per_death / SPENDING_WEIGHT
         return self
 
     def __exit__(self, *exc) -> None:
         self.lp.usd_per_death = self.loop.usd_per_death
+        self.lp.harm[:], self.lp.harm_offset = self.saved_harm
+        self.lp.solver.set_col_bounds(self.aid.ids, *self.saved_bounds)
         self.highs.setBasis(self.saved)
 
     def solve(self, weight: np.ndarray, upper: np.ndarray, share: np.ndarray | None = None,
