@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from models.seir import AID, D, S, Trajectory
+from models.seir import AID, D, S, Trajectory, V
 from optimiser.allocation import AllocationLP, Plan
 from optimiser.demand import Needs, weekly_needs
 from optimiser.epidemic import EpidemicSetup, drivers_from_trajectory
@@ -164,8 +164,10 @@ def total_deaths(people: np.ndarray, day: int | None = None) -> float:
 
 
 def total_infections(people: np.ndarray, population: np.ndarray, day: int | None = None) -> float:
-    """Everyone who left S by the day, the seeded infections included."""
-    return float((population - people[S, :, -1 if day is None else day]).sum())
+    """Everyone who left S by the day other than into V (vaccinated, protected, uninfected),
+    the seeded infections included."""
+    day = -1 if day is None else day
+    return float((population - people[S, :, day] - people[V, :, day]).sum())
 
 
 class Loop:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from models.seir import AID, D, S
+from models.seir import AID, D, S, V
 from optimiser.coupling import total_deaths, total_infections
 from optimiser.demand import weekly_needs
 from optimiser.epidemic import EpidemicSetup, drivers_from_trajectory
@@ -111,7 +111,8 @@ def _over_draws(scenario: Scenario, aid: np.ndarray, count: int | None,
     finals = {"no_aid": final_states(setup, np.zeros_like(aid)),
               "with_plan": final_states(setup, aid)}  # fmt: skip
     deaths = {k: v[:, D].sum(axis=1) for k, v in finals.items()}
-    infections = {k: (population - v[:, S]).sum(axis=1) for k, v in finals.items()}
+    # Infected: everyone who left S other than into V and has not left V (vaccinated, protected).
+    infections = {k: (population - v[:, S] - v[:, V]).sum(axis=1) for k, v in finals.items()}
     return {
         "draws": drawn.count,
         "seed": drawn.seed,

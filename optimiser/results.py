@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from models.seir import AID, COMPARTMENTS, D, S
+from models.seir import AID, COMPARTMENTS, D, S, V
 from optimiser.coupling import Outcome, total_deaths, total_infections
 from optimiser.epidemic import AID_UNITS, aid_coverage
 
@@ -271,8 +271,9 @@ def _ensemble(outcome: Outcome) -> tuple[dict[str, xr.Variable], dict[str, Any],
     per_draw = {
         "deaths_no_aid": ens.final_no_aid[:, D],
         "deaths_with_plan": ens.final_with_plan[:, D],
-        "infections_no_aid": population - ens.final_no_aid[:, S],
-        "infections_with_plan": population - ens.final_with_plan[:, S],
+        "infections_no_aid": population - ens.final_no_aid[:, S] - ens.final_no_aid[:, V],
+        "infections_with_plan": population - ens.final_with_plan[:, S]
+        - ens.final_with_plan[:, V],
     }
     dp = ("draw", "province")
     data = {

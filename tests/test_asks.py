@@ -25,7 +25,11 @@ from optimiser.inputs import ScenarioError, load_scenario
 from optimiser.network import build_network, route_windows
 
 DPRK_2022 = ROOT / "inputs" / "dprk-2022"
-SHORT = ["--set", "horizon_weeks=6", "--set", "epidemic.outlook_weeks=16"]
+SHORT = ["--set", "horizon_weeks=6", "--set", "epidemic.outlook_weeks=16",
+         "--set", "epidemic.after_horizon.aid=stop"]
+"""Aid stops at the horizon here: held past it (the default), korea-2020's short base plan still
+gains 15 deaths a step after 40 (9 would stop it), so the loop runs out of iterations; the
+stopping test is issue 18 item 4's, not these tests' subject."""
 GENERATORS = "generators-for-isolation-wards"
 DRAWS = ["--draws", "6", "--seed", "7"]
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.seir import AID, D
+from optimiser.cli import main
 from optimiser.epidemic import EpidemicSetup, stack
 from optimiser.inputs import load_scenario
 
@@ -87,3 +89,21 @@ def test_raising_any_capacity_in_any_province_week_never_raises_deaths(
     raised[lever, p, w] += raise_by * max(loads[lever, p, w], 0.1 * top[lever, p, 0], 1.0)
     before, after = twice.simulate(np.stack([plan, raised]))[:, D, :, -1].sum(axis=1)
     assert after <= before * (1 + ACCURACY), (AID[lever], p, w, before, after)
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("epidemic.vaccination.efficacy_infection=0.95",
+     "efficacy_infection (0.95) must not exceed efficacy_death (0.9): a course that prevents an "
+     "infection prevents its death"),
+    ("epidemic.after_horizon.aid=forever",
+     "'epidemic.after_horizon.aid': 'forever' is invalid: Input should be 'stop', 'hold' or "
+     "'taper'; expected stop, hold (at the last plan week's level) or taper (from it to 0) [-]"),
+])  # fmt: skip
+def test_a_bad_end_of_the_epidemic_names_the_field_and_writes_nothing(assignment, message,
+                                                                      tmp_path):  # fmt: skip
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["run", str(ROOT / "inputs" / "korea-2020"), "--out",
+                                     str(out), "--set", assignment])  # fmt: skip
+    assert done.exit_code == 2, done.output
+    assert message in " ".join(done.output.split())
+    assert "scenario.yaml" in done.output and not out.exists()

@@ -220,10 +220,16 @@ def test_without_uncertainty_a_robust_plan_is_the_nominal_plan(tmp_path):
     nominal optimum and find nothing better to first order."""
     same = "uncertainty={draws: 3, parameters: {epidemic.r0: {values: [2.2]}}}"
     deaths = {}
+    # Aid stops at the horizon here: held past it (the default), the last plan week carries the
+    # 20 weeks after it, whose linear model overshoots (predicted 800-1000 deaths, 200-400
+    # achieved), the radius shrinks, and the nominal loop stops 521 deaths (0.3 %) short of where
+    # a fresh radius takes the robust one: the stopping test of issue 18 item 4, not what this
+    # test is about.
     for robustness in ("nominal", "expected", "cvar"):
         out = tmp_path / robustness
         done = run_aidopt("run", DEFAULT_SCENARIO, "--out", out, "--set", same,
-                          *[a for s in [*SHORT, f"objective.robustness={robustness}",
+                          *[a for s in [*SHORT, "epidemic.after_horizon.aid=stop",
+                                        f"objective.robustness={robustness}",
                                         "objective.cvar_share=0.5"] for a in ("--set", s)])
         assert done.exit_code == 0, done.output
         summary = json.loads((out / "summary.json").read_text())
