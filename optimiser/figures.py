@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from optimiser import views  # noqa: E402
 
@@ -191,7 +192,44 @@ def _outlines(ax) -> bool:
         edge, width = ("#444444", 1.0) if country == "PRK" else ("#9a9a9a", 0.6)
         for xy in rings:
             ax.fill(xy[:, 0], xy[:, 1], facecolor=colour, edgecolor=edge, lw=width, zorder=0)
+            if country == "PRK":  # the border again, above the provinces' fills
+                ax.plot(xy[:, 0], xy[:, 1], color=edge, lw=width, zorder=0.8)
     return True
+
+
+PROVINCE_OUTLINES = Path(__file__).resolve().parent / "data" / "prk_provinces_10m.json"
+"""The DPRK's provinces at 1:10m (Natural Earth admin-1, public domain; the file names its source
+and data/README.md how it was made)."""
+
+
+def _load_province_outlines() -> tuple[list[dict[str, Any]], str] | None:
+    if not PROVINCE_OUTLINES.is_file():
+        return None
+    data = json.loads(PROVINCE_OUTLINES.read_text(encoding="utf-8"))
+    units = [
+        {"name": u["name"], "name_alt": u.get("name_alt") or "",
+         "rings": [np.array(r) for r in u["rings"]]}
+        for u in data["provinces"].values()
+    ]  # fmt: skip
+    return units, str(data.get("source", PROVINCE_OUTLINES.name))
+
+
+def match_provinces(units: list[dict[str, Any]], centres: dict[str, tuple[float, float]],
+                    names: dict[str, str]) -> dict[int, str]:  # fmt: skip
+    """Which province each boundary unit draws: the one whose centre (lon, lat) lies inside it;
+    where several do (Natural Earth's South Pyongan still holds Nampo, its North Hwanghae
+    Kaesong), the one the unit's names name, else the first. Provinces left without a unit are
+    drawn as discs at their centres."""
+    owner: dict[int, str] = {}
+    for i, unit in enumerate(units):
+        paths = [matplotlib.path.Path(r) for r in unit["rings"]]
+        inside = [p for p, xy in centres.items() if any(path.contains_point(xy) for path in paths)]
+        if not inside:
+            continue
+        known = f"{unit['name']}|{unit['name_alt']}".lower()
+        named = [p for p in inside if names[p].lower() in known]
+        owner[i] = (named or inside)[0]
+    return owner
 
 
 def _land(rings: dict[str, list[np.ndarray]]):
@@ -289,6 +327,22 @@ def _province_values(ds: xr.Dataset) -> tuple[pd.Series, str]:
     return views.unmet_share(ds).mean(axis=1) * 100, "mean share of need unmet [%]"
 
 
+def _province_polygons(ax, provinces: list[str], lon: dict, lat: dict, names: dict, values,
+                       cmap, norm) -> set[str]:  # fmt: skip
+    """Fill each province's boundary with its value's colour over the country outline; returns
+    the provinces so drawn (the others are left to discs)."""
+    found = _load_province_outlines()
+    if found is None:
+        return set()
+    units = found[0]
+    owner = match_provinces(units, {p: (lon[p], lat[p]) for p in provinces}, names)
+    for i, province in owner.items():
+        for xy in units[i]["rings"]:
+            ax.fill(xy[:, 0], xy[:, 1], facecolor=cmap(norm(float(values[province]))),
+                    edgecolor="white", lw=0.7, zorder=0.5)  # fmt: skip
+    return set(owner.values())
+
+
 def flow_map(ds: xr.Dataset) -> tuple[Figure, str]:
     """Provinces coloured by deaths averted, routes by the tonnes they carry over the horizon
     (sea routes drawn around the coast), closed routes dashed, the border and the DMZ; returns
@@ -327,17 +381,24 @@ def flow_map(ds: xr.Dataset) -> tuple[Figure, str]:
                 ax.plot(xs, ys, color="#b5b5b5", lw=0.5, zorder=1)
         provinces = ds["province"].values.tolist()
         norm = plt.Normalize(0, max(float(values.max()), 1e-9))
-        cmap = plt.get_cmap("YlGnBu")
-        ax.scatter([lon[p] for p in provinces], [lat[p] for p in provinces], s=260,
-                   c=[cmap(norm(float(values[p]))) for p in provinces], edgecolor="#2c3e50",
+        # Warm fills, so the blue routes stand out over every province.
+        cmap = plt.get_cmap("YlOrBr")
+        drawn = (_province_polygons(ax, provinces, lon, lat, names, values, cmap, norm)
+                 if has_outlines else set())  # fmt: skip
+        discs = [p for p in provinces if p not in drawn]
+        ax.scatter([lon[p] for p in discs], [lat[p] for p in discs], s=260,
+                   c=[cmap(norm(float(values[p]))) for p in discs], edgecolor="#2c3e50",
                    linewidth=0.8, zorder=4)  # fmt: skip
+        if drawn:
+            ax.scatter([lon[p] for p in drawn], [lat[p] for p in drawn], s=9, color="#2c3e50",
+                       zorder=4)  # fmt: skip
         others = [n for n in lon if n not in provinces]
         for node in others:
             marker, colour = ("s", "#117a65") if country[node] == "ROK" else ("^", "#a04000")
             ax.scatter(lon[node], lat[node], marker=marker, s=45, color=colour, zorder=4,
                        edgecolor="white", linewidth=0.6)  # fmt: skip
         if has_outlines:
-            ax.annotate("DMZ", (127.2, 38.25), fontsize=8, color="#7f7f7f", rotation=18,
+            ax.annotate("DMZ", (127.45, 38.08), fontsize=8, color="#5f5f5f", rotation=18,
                         ha="center", zorder=3, fontweight="bold")  # fmt: skip
         _place_labels(ax, [(lon[n], lat[n], names[n]) for n in [*provinces, *others]])
         lons, lats = list(lon.values()), list(lat.values())
@@ -353,8 +414,13 @@ def flow_map(ds: xr.Dataset) -> tuple[Figure, str]:
             Line2D([], [], color="#7d3c98", lw=1.2, ls=":", label="medical teams only"),
             Line2D([], [], color="#c0392b", lw=1.2, ls=(0, (3, 2)), label="closed: no flow"),
             Line2D([], [], color="#b5b5b5", lw=0.5, label="open, unused"),
-            Line2D([], [], marker="o", ls="", color="#7fb8d0", markeredgecolor="#2c3e50",
-                   label="DPRK province (colour: see the bar)"),
+            (Patch(facecolor="#f0a040", edgecolor="white", label="DPRK province (colour: see "
+                   "the bar; dot: its centre)") if drawn else
+             Line2D([], [], marker="o", ls="", color="#f0a040", markeredgecolor="#2c3e50",
+                    label="DPRK province (colour: see the bar)")),
+            *([Line2D([], [], marker="o", ls="", color="#f0a040", markeredgecolor="#2c3e50",
+                      label="city province without its own boundary")] if drawn and discs
+              else []),
             Line2D([], [], marker="s", ls="", color="#117a65", label="ROK depot"),
             Line2D([], [], marker="^", ls="", color="#a04000", label="foreign crossing"),
         ]  # fmt: skip
@@ -364,10 +430,18 @@ def flow_map(ds: xr.Dataset) -> tuple[Figure, str]:
     if has_outlines and found is not None:
         note = (
             f"Country outlines and the DPRK's border: {found[1]}. Sea routes are drawn through "
-            "points at sea around the coast, land routes straight between their ends. Provinces "
-            "are discs at their centres: no freely licensed province boundary file is shipped "
-            "yet."
+            "points at sea around the coast, land routes straight between their ends. "
         )
+        shapes = _load_province_outlines()
+        if drawn and shapes is not None:
+            note += f"Province boundaries: {shapes[1]}."
+            if discs:
+                note += (" " + ", ".join(names[p] for p in discs) + " "
+                         + ("is" if len(discs) == 1 else "are")
+                         + " drawn as discs at their centres, inside the boundary that still "
+                         "holds them.")  # fmt: skip
+        else:
+            note += "Provinces are discs at their centres: no province boundary file is shipped."
     else:
         note = ("Schematic: nodes at their latitude and longitude, no coastlines or borders; "
                 "routes as straight lines between their ends.")  # fmt: skip

@@ -82,6 +82,34 @@ def test_the_heat_map_has_a_panel_per_lever_whatever_the_levers(one_way_result):
     assert titles == [*ds["lever"].values.tolist(), "another"]
 
 
+def test_every_province_boundary_is_given_to_the_province_whose_centre_it_holds():
+    import pandas as pd
+
+    found = figures._load_province_outlines()
+    assert found is not None and "public domain" in found[1] and "Admin 1" in found[1]
+    units = found[0]
+    table = pd.read_csv(ROOT / "inputs" / "korea-2020" / "provinces.csv")
+    centres = {r.id: (r.longitude, r.latitude) for r in table.itertuples()}
+    names = dict(zip(table["id"], table["name"], strict=True))
+    owner = figures.match_provinces(units, centres, names)
+    # Natural Earth's 11 named units, each to one province; Nampo and Kaesong lie inside South
+    # Pyongan's and North Hwanghae's and are left to discs.
+    assert len(owner) == 11 and len(set(owner.values())) == 11
+    assert set(centres) - set(owner.values()) == {"nampo", "kaesong"}
+    by_name = {units[i]["name"]: p for i, p in owner.items()}
+    assert by_name["P'yŏngan-namdo"] == "south_pyongan"
+    assert by_name["Hwanghae-bukto"] == "north_hwanghae"
+    assert by_name["Rasŏn"] == "rason"
+
+
+def test_the_map_fills_the_provinces_and_names_the_boundaries_source(one_way_result):
+    fig, note = figures.flow_map(views.read_result(one_way_result).ds)
+    assert "Province boundaries: Natural Earth 1:10m Cultural Vectors, Admin 1" in note
+    assert "Nampo, Kaesong are drawn as discs" in note
+    filled = [p for p in fig.axes[0].patches if p.get_zorder() == 0.5]
+    assert len(filled) >= 11  # one polygon per unit at least (two provinces hold islands)
+
+
 def test_without_outlines_the_map_says_it_is_a_schematic(one_way_result, monkeypatch, tmp_path):
     monkeypatch.setattr(figures, "OUTLINES", tmp_path / "absent.json")
     monkeypatch.setattr(figures, "OUTLINES_10M", tmp_path / "absent-10m.json")
