@@ -180,8 +180,13 @@ def test_rules_of_thumb_are_shown_when_the_result_has_them(one_way_result, tmp_p
     book = workbook.build_workbook(result)
     texts = {c for row in book.worksheets[0].iter_rows(values_only=True) for c in row}
     assert "The plan beside rules of thumb" in texts and "by population" in texts
-    plain = report.build_html(views.read_result(one_way_result))
+    # A result without them (an older run's) says nothing of rules.
+    bare = tmp_path / "without-rules"
+    shutil.copytree(one_way_result, bare)
+    summary.pop("rules_of_thumb")
+    (bare / "summary.json").write_text(json.dumps(summary))
+    plain = report.build_html(views.read_result(bare))
     assert "rules of thumb" not in plain
-    texts = {c for row in workbook.build_workbook(views.read_result(one_way_result))
+    texts = {c for row in workbook.build_workbook(views.read_result(bare))
              .worksheets[0].iter_rows(values_only=True) for c in row}  # fmt: skip
     assert "The plan beside rules of thumb" not in texts
