@@ -215,8 +215,9 @@ def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
             lines.append(f"  counted: deaths to {c['end_date']} ({c['name']}, {c['weeks']} weeks); "
                          f"{c['after_horizon_rule']}; vaccine: {c['vaccination']}")  # fmt: skip
             if c.get("after_horizon_cost_usd"):
-                lines.append(f"  held after the horizon: about {c['after_horizon_cost_usd'] / 1e6:,.0f} "
-                             f"M USD more, not in the plan's spending")  # fmt: skip
+                held_musd = c["after_horizon_cost_usd"] / 1e6
+                lines.append(f"  held after the horizon: about {held_musd:,.0f} M USD more, "
+                             f"not in the plan's spending")  # fmt: skip
         averted = summary.get("deaths_averted") or {}
         lines.append("  deaths averted: " + ", ".join(
             f"{v:,.0f} by {summary.get(f'{k}_date', k)} ({k})" for k, v in averted.items()))
