@@ -72,20 +72,21 @@ def headline(result: views.Result) -> str:
             value = s.get(f"{key}_{which}")
             if value is None:
                 continue
-            span = views.interval(s, f"{key}_{which}")
-            extra = (
-                f'<div class="range">{html.escape(views.interval_label(s))}: '
-                f"{figures.count(span[0])} to {figures.count(span[1])}</div>"
-                if span
-                else ""
-            )
-            cards.append(
-                f'<div class="card"><div>{label} {words}</div>'
-                f'<div class="big">{figures.count(value)}</div>{extra}</div>'
-            )
+            cards.append(card("card", f"{label} {words}", value, s,
+                              views.interval(s, f"{key}_{which}")))  # fmt: skip
     if not cards:
         return f"<p>Deaths: {html.escape(str(s.get('epidemic', 'not computed')))}</p>"
     return '<div class="headline">' + "".join(cards) + "</div>"
+
+
+def card(kind: str, title: str, value: float, s: dict, span) -> str:
+    """One headline card: its title, the figure and, where draws give one, its range."""
+    extra = ""
+    if span:
+        extra = (f'<div class="range">{html.escape(views.interval_label(s))}: '
+                 f"{figures.count(span[0])} to {figures.count(span[1])}</div>")  # fmt: skip
+    return (f'<div class="{kind}"><div>{html.escape(title)}</div>'
+            f'<div class="big">{figures.count(value)}</div>{extra}</div>')  # fmt: skip
 
 
 def answer(result: views.Result) -> str:
@@ -96,17 +97,8 @@ def answer(result: views.Result) -> str:
     for window, averted in views.deaths_averted(s).items():
         date = views.window_date(s, window)
         span = views.interval(s, "deaths_averted") if window == "outlook" else None
-        extra = (
-            f'<div class="range">{html.escape(views.interval_label(s))}: '
-            f"{figures.count(span[0])} to {figures.count(span[1])}</div>"
-            if span
-            else ""
-        )
-        cards.append(
-            f'<div class="card answer"><div>Deaths averted by {html.escape(str(date or window))}'
-            f" ({html.escape(window)})</div>"
-            f'<div class="big">{figures.count(averted)}</div>{extra}</div>'
-        )
+        cards.append(card("card answer", f"Deaths averted by {date or window} ({window})",
+                          averted, s, span))  # fmt: skip
     spent = (s.get("spending_usd") or {}).get("total")
     if spent is not None:
         parts = ", ".join(f"{k} {v / 1e6:,.1f} M" for k, v in s["spending_usd"].items()
