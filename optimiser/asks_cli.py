@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import click
 
 from optimiser import asks as asks_module
+from optimiser.cli_helpers import claim_output, fail, load_or_fail, scenario_folder, written
 from optimiser.console import reporting, verbosity_of, verbosity_options
 from optimiser.reading import clip, listing, show
 from optimiser.suggest import did_you_mean
@@ -33,12 +34,6 @@ if TYPE_CHECKING:
 
 INVALID_INPUT, SOLVER_FAILED, NOT_CONVERGED = 2, 1, 3
 BASE = "base"
-
-
-def _cli():
-    from optimiser import cli
-
-    return cli
 
 
 def check_patterns(patterns: list[str], candidates: list[asks_module.Ask]) -> list[str]:
@@ -91,27 +86,26 @@ def asks(scenario, patterns, workers, greedy_steps, draw_count, seed, out, overr
     from optimiser.inputs import ScenarioError, expand_overrides
     from optimiser.sweep_exec import SchedulerError, default_workers
 
-    cli = _cli()
-    folder = cli._folder(scenario)
+    folder = scenario_folder(scenario)
     try:
         given = expand_overrides(overrides)
     except ScenarioError as exc:
-        cli._fail(exc.problems, INVALID_INPUT)
-    scn = cli._load(folder, tuple(given))
+        fail(exc.problems, INVALID_INPUT)
+    scn = load_or_fail(folder, tuple(given))
     if scn.needs is not None:
-        cli._fail([f"{folder}: brings its own needs ({scn.config.tables.needs}); asks are valued "
-                   f"in deaths by the epidemic model, which such a scenario skips"],
-                  INVALID_INPUT)  # fmt: skip
+        fail([f"{folder}: brings its own needs ({scn.config.tables.needs}); asks are valued "
+              f"in deaths by the epidemic model, which such a scenario skips"],
+             INVALID_INPUT)  # fmt: skip
     wanted = [p.strip() for text in patterns for p in text.split(",") if p.strip()]
     empty = [text for text in patterns if not any(p.strip() for p in text.split(","))]
     if empty:  # else an empty pattern would select nothing and so quietly run every ask
-        cli._fail([f"--only {show(empty[0])}: names no ask; give an ask id or a pattern, e.g. "
-                   f"--only 'route-*' (aidopt asks without --only runs them all)"],
-                  INVALID_INPUT)  # fmt: skip
+        fail([f"--only {show(empty[0])}: names no ask; give an ask id or a pattern, e.g. "
+              f"--only 'route-*' (aidopt asks without --only runs them all)"],
+             INVALID_INPUT)  # fmt: skip
     every = asks_module.generate(scn, binding=[a.id for a in scn.arcs])  # a superset of ids
     problems = check_patterns(wanted, every)
     if problems:
-        cli._fail(problems, INVALID_INPUT)
+        fail(problems, INVALID_INPUT)
     draws: tuple[Draws, EpidemicSetup] | None = None  # the draws and their stacked epidemic
     if draw_count is not None or seed is not None:
         from optimiser.runner import draws_for
@@ -124,18 +118,18 @@ def asks(scenario, patterns, workers, greedy_steps, draw_count, seed, out, overr
             if chosen is not None:
                 draws = (chosen, ensemble(scn, chosen))
         except ScenarioError as exc:
-            cli._fail(exc.problems, INVALID_INPUT)
+            fail(exc.problems, INVALID_INPUT)
     out = out or Path("results") / f"{folder.resolve().name}-asks"
     started = time.perf_counter()
-    with cli._claim(out, "asks", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
+    with claim_output(out, "asks", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         with tempfile.TemporaryDirectory(prefix="aidopt-asks-") as tmp:
             try:
                 answer = _compute(scn, folder, scenario or folder.name, given, wanted,
                                   workers or default_workers(), greedy_steps, draws, output,
                                   Path(tmp), started)  # fmt: skip
             except SchedulerError as exc:
-                cli._fail([f"the asks' runs stopped: {exc}; nothing was written"],
-                          SOLVER_FAILED)  # fmt: skip
+                fail([f"the asks' runs stopped: {exc}; nothing was written"],
+                     SOLVER_FAILED)  # fmt: skip
     if not quiet:
         click.echo(answer)
 
@@ -156,16 +150,16 @@ def _compute(scn, folder: Path, shown: str, given: list[str], wanted: list[str],
     from optimiser.sweep_spec import Slurm
     from optimiser.uncertainty import percentiles
 
-    cli, log = _cli(), logging.getLogger(__name__)
+    log = logging.getLogger("optimiser.cli")
     try:
         base = plan(scn)
     except SolverError as exc:
-        cli._fail([f"the base plan: {exc}"], SOLVER_FAILED)
+        fail([f"the base plan: {exc}"], SOLVER_FAILED)
     base_summary = summary_of(base)
     reason = not_converged(base_summary)
     if reason is not None:
-        cli._fail([f"the base plan: {reason}; asks start from it, so nothing was run. Raise "
-                   f"coupling.max_iterations"], NOT_CONVERGED)  # fmt: skip
+        fail([f"the base plan: {reason}; asks start from it, so nothing was run. Raise "
+              f"coupling.max_iterations"], NOT_CONVERGED)  # fmt: skip
     base_s = time.perf_counter() - started
     warm = tmp / "plan.nc"
     WRITERS["plan.nc"](base, warm)
@@ -175,9 +169,9 @@ def _compute(scn, folder: Path, shown: str, given: list[str], wanted: list[str],
                                        base["route_capacity_value"].values)  # fmt: skip
     chosen = asks_module.select(asks_module.generate(scn, binding), wanted)
     if not chosen:
-        cli._fail([f"--only {' '.join(wanted)}: matches only asks on capacities that do not "
-                   f"bind in the base plan ({listing(binding) or 'none binds'}), which are not "
-                   f"asked about"], INVALID_INPUT)  # fmt: skip
+        fail([f"--only {' '.join(wanted)}: matches only asks on capacities that do not "
+              f"bind in the base plan ({listing(binding) or 'none binds'}), which are not "
+              f"asked about"], INVALID_INPUT)  # fmt: skip
     closed = scn.config.coupling.mode == "closed-loop"
     final = (output.target / BASE / "plan.nc").resolve()
     warm_set = [f"coupling.warm_start={warm}"] if closed else []
@@ -189,9 +183,9 @@ def _compute(scn, folder: Path, shown: str, given: list[str], wanted: list[str],
     reference, *singles = runs.run([[], *[[a] for a in chosen]], "asks")
     asks_s = time.perf_counter() - t0
     if not asks_run.usable(reference):
-        cli._fail([f"the reference run (the base re-solved from its own plan) "
-                   f"{reference.status}: {reference.message or 'did not converge'}"],
-                  SOLVER_FAILED if reference.status == "failed" else NOT_CONVERGED)  # fmt: skip
+        fail([f"the reference run (the base re-solved from its own plan) "
+              f"{reference.status}: {reference.message or 'did not converge'}"],
+             SOLVER_FAILED if reference.status == "failed" else NOT_CONVERGED)  # fmt: skip
     over, draws_s = None, 0.0
     if draws is not None:
         log.info("every plan met by %d drawn epidemics", draws[0].count)
@@ -271,7 +265,7 @@ def _compute(scn, folder: Path, shown: str, given: list[str], wanted: list[str],
         BASE: write_base,
     }  # fmt: skip
     log.info("writing %s", output.given)
-    files = cli._written(lambda: output.write(writers))
+    files = written(lambda: output.write(writers))
     return _answer(scn, summary, df, greedy_df, stopped, noise, runs.items, output.given, files)
 
 

@@ -20,49 +20,24 @@ import click
 
 from optimiser import scenarios
 from optimiser.allocation import SolverError
+from optimiser.cli_helpers import (
+    INVALID_INPUT,
+    MAX_PROBLEM_CHARS,
+    NOT_CONVERGED,
+    SOLVER_FAILED,
+    claim_output,
+    fail,
+    load_or_fail,
+    scenario_folder,
+    written,
+)
 from optimiser.console import Commands, reporting, verbosity_of, verbosity_options
 from optimiser.exports import write_outputs
-from optimiser.inputs import Scenario, ScenarioError, load_scenario
-from optimiser.output_folder import OutputError, check_writable, prepare_output
+from optimiser.inputs import ScenarioError
+from optimiser.output_folder import OutputError, check_writable
 from optimiser.reading import ReadError, clip
 
-INVALID_INPUT, SOLVER_FAILED, NOT_CONVERGED = 2, 1, 3
-MAX_PROBLEMS_SHOWN, MAX_PROBLEM_CHARS, MAX_REPORT_CHARS = 50, 1000, 8000
-"""Bounds on an error report, whatever the input: problems listed, characters in each, and
-characters in all."""
 log = logging.getLogger(__name__)
-
-
-def _fail(problems: list[str], status: int) -> None:
-    click.echo(f"error: {len(problems)} problem(s):" if len(problems) > 1 else "error:", err=True)
-    lines: list[str] = []
-    for problem in problems[:MAX_PROBLEMS_SHOWN]:
-        line = f"  {clip(problem, MAX_PROBLEM_CHARS)}"
-        if lines and sum(map(len, lines)) + len(line) > MAX_REPORT_CHARS:
-            break
-        lines.append(line)
-    for line in lines:
-        click.echo(line, err=True)
-    if len(problems) > len(lines):
-        click.echo(f"  ... and {len(problems) - len(lines)} more problem(s)", err=True)
-    sys.exit(status)
-
-
-def _folder(scenario: str | None) -> Path:
-    """SCENARIO as a folder: a path, or the name of a shipped scenario."""
-    try:
-        return scenarios.resolve(scenario)
-    except ScenarioError as exc:
-        _fail(exc.problems, INVALID_INPUT)
-        raise  # unreachable: _fail exits
-
-
-def _load(scenario: Path, overrides: tuple[str, ...]) -> Scenario:
-    try:
-        return load_scenario(scenario, overrides)
-    except ScenarioError as exc:
-        _fail(exc.problems, INVALID_INPUT)
-        raise  # unreachable: _fail exits
 
 
 overrides_option = click.option(
@@ -85,7 +60,7 @@ class _Guarded(Commands):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except (OutputError, ReadError) as exc:  # a file a command cannot write or read back
-            _fail([str(exc)], exc.status)
+            fail([str(exc)], exc.status)
         except BrokenPipeError:  # the reader went away (`aidopt run | head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
@@ -143,22 +118,22 @@ def run(
     from optimiser.results import summary_of
     from optimiser.runner import draws_for, not_converged, plan
 
-    folder = _folder(scenario)
-    scn = _load(folder, overrides)
+    folder = scenario_folder(scenario)
+    scn = load_or_fail(folder, overrides)
     try:
         drawn = draws_for(scn, draws, seed)
     except ScenarioError as exc:
-        _fail(exc.problems, INVALID_INPUT)
+        fail(exc.problems, INVALID_INPUT)
     out = out or Path("results") / folder.resolve().name
-    with _claim(out, "run", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
+    with claim_output(out, "run", (folder,)) as output, reporting(verbosity_of(quiet, verbose)):
         try:
             ds = plan(scn, drawn, whole_units=whole_units)
         except SolverError as exc:
-            _fail([str(exc)], SOLVER_FAILED)
+            fail([str(exc)], SOLVER_FAILED)
         except ScenarioError as exc:  # a draw that makes an invalid scenario
-            _fail(exc.problems, INVALID_INPUT)
+            fail(exc.problems, INVALID_INPUT)
         log.info("writing %s", out)
-        files = _written(lambda: write_outputs(ds, output))
+        files = written(lambda: write_outputs(ds, output))
     summary = summary_of(ds)
     if not quiet:
         click.echo(format_summary(summary, out, files, ds))
@@ -170,23 +145,6 @@ def run(
                    err=True)  # fmt: skip
         if not allow_unconverged:
             sys.exit(NOT_CONVERGED)
-
-
-def _claim(out: Path, command: str, inputs: tuple[Path, ...]):
-    """The output folder, checked and locked before anything is computed (or exit 2)."""
-    try:
-        return prepare_output(out, command, inputs)
-    except OutputError as exc:
-        _fail([str(exc)], exc.status)
-        raise  # unreachable: _fail exits
-
-
-def _written(write):
-    """Run a write step; a file that cannot be written is one line and exit status 1."""
-    try:
-        return write()
-    except OutputError as exc:
-        _fail([str(exc)], exc.status)
 
 
 def format_summary(summary: dict, out: Path, files: list[Path], ds=None) -> str:
@@ -351,22 +309,22 @@ def evaluate(results: Path, scenario: str | None, draws: int | None, seed: int |
     from optimiser.views import reading_result
 
     result = _result(results)
-    folder = _folder(scenario) if scenario else None
+    folder = scenario_folder(scenario) if scenario else None
     try:
         with reading_result(result):
             scn = scenario_of(result, folder, overrides)
     except ScenarioError as exc:
-        _fail(exc.problems, INVALID_INPUT)
+        fail(exc.problems, INVALID_INPUT)
     out = out or results.resolve().parent / f"{results.resolve().name}-evaluate"
-    with _claim(out, "evaluate", (scn.folder, results)) as output, \
+    with claim_output(out, "evaluate", (scn.folder, results)) as output, \
             reporting(verbosity_of(quiet, verbose)):  # fmt: skip
         try:
             with reading_result(result):
                 summary = evaluate_plan(result, scn, draws, seed)
         except ScenarioError as exc:
-            _fail(exc.problems, INVALID_INPUT)
+            fail(exc.problems, INVALID_INPUT)
         text = json.dumps(plain(summary), indent=2, allow_nan=False) + "\n"
-        _written(lambda: output.write({"summary.json": lambda path: path.write_text(text)}))
+        written(lambda: output.write({"summary.json": lambda path: path.write_text(text)}))
     if not quiet:
         click.echo(format_evaluation(summary, out))
 
@@ -395,7 +353,7 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
     or every problem found."""
     from optimiser.network import build_network
 
-    scn = _load(_folder(scenario), overrides)
+    scn = load_or_fail(scenario_folder(scenario), overrides)
     net = build_network(scn)
     cfg = scn.config
     click.echo(f"{cfg.name}: valid ({scn.folder})")
@@ -425,12 +383,12 @@ def lp(scenario: str, file: Path, overrides: tuple[str, ...]) -> None:
     Pyomo with the scenario's names, for reading or for another solver."""
     from optimiser.lp_export import write_first_lp
 
-    scn = _load(_folder(scenario), overrides)
+    scn = load_or_fail(scenario_folder(scenario), overrides)
     check_writable(_file(file, file))  # before the LP is built
     try:
         written = write_first_lp(scn, _file(file, file))
     except OutputError as exc:
-        _fail([str(exc)], exc.status)
+        fail([str(exc)], exc.status)
     click.echo(f"wrote {written}")
 
 
@@ -497,8 +455,8 @@ def calibrate(
     from optimiser.calibrate import Calibrator, read_observed
     from optimiser.calibration_outputs import write_calibration
 
-    folder = _folder(scenario)
-    scn = _load(folder, overrides)
+    folder = scenario_folder(scenario)
+    scn = load_or_fail(folder, overrides)
     out = out or Path("results") / f"{folder.resolve().name}-calibration-{observed.stem}"
     if rolling:
         _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days, out)
@@ -513,10 +471,10 @@ def calibrate(
             per = () if obs.national else tuple(f for f in ("seed", "reporting") if f in fitted)
         cal = Calibrator(scn, obs, fit, per, until and until.date(), forecast_days)
     except ScenarioError as exc:
-        _fail(exc.problems, INVALID_INPUT)
-    with _claim(out, "calibrate", (scenario, observed)) as output:
+        fail(exc.problems, INVALID_INPUT)
+    with claim_output(out, "calibrate", (scenario, observed)) as output:
         result = cal.fit()
-        files = _written(lambda: write_calibration(result, cal, output))
+        files = written(lambda: write_calibration(result, cal, output))
     if not result.converged:
         click.echo(f"WARNING: the fit did not converge ({result.message}); "
                    f"treat its values with care", err=True)  # fmt: skip
@@ -564,10 +522,10 @@ def _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days,
     except ScenarioError as exc:
         problems += exc.problems
     if problems:
-        _fail(problems, INVALID_INPUT)
+        fail(problems, INVALID_INPUT)
     days = 14 if forecast_days is None else forecast_days
     if days < 1:
-        _fail(["--rolling: --forecast-days must be at least 1"], INVALID_INPUT)
+        fail(["--rolling: --forecast-days must be at least 1"], INVALID_INPUT)
     fit = _names(fit_names, "--fit", allow_none=False)
     try:
         from optimiser.calibrate import Calibrator
@@ -575,10 +533,10 @@ def _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days,
         for origin in origins:  # every origin must be fittable before anything is written
             Calibrator(scn, obs, rolling_fit(scn, fit), (), origin, days)
     except ScenarioError as exc:
-        _fail(exc.problems, INVALID_INPUT)
-    with _claim(out, "calibrate", (scenario, observed)) as output:
+        fail(exc.problems, INVALID_INPUT)
+    with claim_output(out, "calibrate", (scenario, observed)) as output:
         run = rolling(scn, obs, origins, days, fit)
-        files = _written(lambda: write_rolling(run, obs, scn, output))
+        files = written(lambda: write_rolling(run, obs, scn, output))
     click.echo(f"{scn.config.name}: {days}-day forecasts of {observed} from "
                f"{len(run.table)} origin(s); error of the 14-day total:")  # fmt: skip
     click.echo(f"  {'origin':<11} {'observed':>10} {'model':>10} {'95% interval':>23} "
@@ -609,11 +567,11 @@ def _calibrate_rolling(scenario, scn, observed, fit_names, until, forecast_days,
 )
 def init(folder: Path, source: str) -> None:
     """Copy a scenario into FOLDER (new or empty) to edit."""
-    origin = _folder(source)
+    origin = scenario_folder(source)
     try:
         files = scenarios.copy_scenario(origin, folder)
     except (ScenarioError, OutputError) as exc:
-        _fail(getattr(exc, "problems", [str(exc)]), INVALID_INPUT)
+        fail(getattr(exc, "problems", [str(exc)]), INVALID_INPUT)
     click.echo(f"copied {origin.name} into {folder}/: {' '.join(f.name for f in files)}")
     click.echo(f"  next: edit {folder / 'scenario.yaml'} and its tables, then: aidopt run {folder}")
 
@@ -624,15 +582,15 @@ def _result(folder: Path):
     try:
         return read_result(folder)
     except ResultError as exc:
-        _fail([str(exc)], INVALID_INPUT)
-        raise  # unreachable: _fail exits
+        fail([str(exc)], INVALID_INPUT)
+        raise  # unreachable: fail exits
 
 
 def _file(path: Path | None, default: Path) -> Path:
     """The file to write: `path` if given, else `default`; never an existing folder."""
     target = path or default
     if target.is_dir():
-        _fail([f"{target}: is a folder; give a file name"], INVALID_INPUT)
+        fail([f"{target}: is a folder; give a file name"], INVALID_INPUT)
     return target
 
 
@@ -716,7 +674,7 @@ def compare(results: tuple[Path, ...], out: Path | None) -> None:
     from optimiser.views import reading_result
 
     if len(results) < 2:
-        _fail([f"compare needs two results or more; got {len(results)}: {results[0]}"],
+        fail([f"compare needs two results or more; got {len(results)}: {results[0]}"],
               INVALID_INPUT)  # fmt: skip
     read = [_result(r) for r in results]
     first, last = results[0].resolve(), results[-1].resolve()

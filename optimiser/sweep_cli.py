@@ -11,17 +11,12 @@ from pathlib import Path
 
 import click
 
+from optimiser.cli_helpers import fail
 from optimiser.console import Commands, reporting, verbosity_of, verbosity_options
 from optimiser.inputs import ScenarioError
 from optimiser.output_folder import OutputError, prepare_live_output
 
 INVALID_INPUT, FAILED, INTERRUPTED = 2, 1, 130
-
-
-def _fail(problems: list[str], status: int) -> None:
-    from optimiser.cli import _fail as fail
-
-    fail(problems, status)
 
 
 class SweepCommands(Commands):
@@ -94,7 +89,7 @@ def run(sweep_file, out, samples, workers, scheduler, resume, shard, slurm_scrip
         with reporting(verbosity_of(quiet, verbose)):
             plan = read_plan(sweep_file, samples)
     except ScenarioError as exc:
-        _fail(exc.problems, INVALID_INPUT)
+        fail(exc.problems, INVALID_INPUT)
     given = {"queue": queue, "cores": cores, "memory_mb": memory_mb, "walltime": walltime,
              "prologue": tuple(prologue) or None, "shards": shards}  # fmt: skip
     try:
@@ -102,7 +97,7 @@ def run(sweep_file, out, samples, workers, scheduler, resume, shard, slurm_scrip
             {**plan.sweep.slurm.model_dump(), **{k: v for k, v in given.items() if v}}
         )
     except ValueError as exc:
-        _fail([f"SLURM options: {' '.join(str(exc).split())}"], INVALID_INPUT)
+        fail([f"SLURM options: {' '.join(str(exc).split())}"], INVALID_INPUT)
     out = out or Path("results") / sweep_file.stem
     if slurm_script:
         n = min(slurm.shards or sweep_shards.DEFAULT_SHARDS, plan.runs.count)
@@ -119,7 +114,7 @@ def run(sweep_file, out, samples, workers, scheduler, resume, shard, slurm_scrip
     try:
         output, state = prepare_live_output(out, "sweep", inputs, resume)
     except OutputError as exc:
-        _fail([str(exc)], exc.status)
+        fail([str(exc)], exc.status)
     started = time.perf_counter()
     with output, reporting(verbosity_of(quiet, verbose)):
         try:
@@ -127,14 +122,14 @@ def run(sweep_file, out, samples, workers, scheduler, resume, shard, slurm_scrip
         except SweepStopped as exc:
             if state == "new":
                 output.discard_in_place()
-            _fail([str(exc)], INVALID_INPUT)
+            fail([str(exc)], INVALID_INPUT)
         except ScenarioError as exc:
-            _fail(exc.problems, INVALID_INPUT)
+            fail(exc.problems, INVALID_INPUT)
         except sweep_exec.SchedulerError as exc:
             if state == "new" and not runs_written(output):
                 output.discard_in_place()  # nothing ran: leave nothing behind
-                _fail([str(exc)], FAILED)
-            _fail([f"{exc}; the runs finished so far are kept in {out}/sweep.zarr: add "
+                fail([str(exc)], FAILED)
+            fail([f"{exc}; the runs finished so far are kept in {out}/sweep.zarr: add "
                    f"--resume to go on"], FAILED)  # fmt: skip
         except KeyboardInterrupt:
             click.echo(f"\nstopped; the runs finished so far are in {out}/sweep.zarr: "
@@ -172,9 +167,9 @@ def collect(folder: Path, out: Path | None, quiet: bool, verbose: int) -> None:
         try:
             target, runs, counts = merge_shards(folder, out)
         except ScenarioError as exc:
-            _fail(exc.problems, INVALID_INPUT)
+            fail(exc.problems, INVALID_INPUT)
         except OutputError as exc:
-            _fail([str(exc)], exc.status)
+            fail([str(exc)], exc.status)
     if not quiet:
         shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         click.echo(f"collected {runs:,} runs ({shown}) into {target}/sweep.zarr")
@@ -199,9 +194,9 @@ def analyse(folder: Path, out: Path | None, include_not_converged: bool, quiet: 
         try:
             table, files = analyse_folder(folder, out, include_not_converged)
         except AnalysisError as exc:
-            _fail([str(exc)], INVALID_INPUT)
+            fail([str(exc)], INVALID_INPUT)
         except OutputError as exc:
-            _fail([str(exc)], exc.status)
+            fail([str(exc)], exc.status)
     if not quiet:
         click.echo(table)
         click.echo(f"wrote {' '.join(str(f) for f in files)}")
