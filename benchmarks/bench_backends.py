@@ -2,7 +2,7 @@
 
     python benchmarks/bench_backends.py [SCENARIO] [--repeats N] [--set KEY=VALUE ...]
 
-Runs `coupling.run` on each backend in turn, N times, in one process (so both meet the same
+Runs `runner.run` on each backend in turn, N times, in one process (so both meet the same
 load), and prints per backend the medians of: LP build (for Pyomo: the model, its mutable
 parameters and the persistent interface's instance), time in stage-1 and stage-2 solves
 (updates included), HiGHS's own run time, the whole run and its CPU time (which the machine's
@@ -21,8 +21,8 @@ import common  # pins BLAS threads before numpy loads
 import numpy as np
 from common import machine_load
 
-from optimiser.coupling import run
 from optimiser.inputs import load_scenario
+from optimiser.runner import run
 
 
 def main() -> None:

@@ -24,10 +24,10 @@ import numpy as np
 
 from optimiser import lp as lp_module
 from optimiser.allocation import DUAL_SIMPLEX, AllocationLP
-from optimiser.coupling import run
 from optimiser.inputs import load_scenario
 from optimiser.lp import new_highs
 from optimiser.network import build_network
+from optimiser.runner import run
 
 CANDIDATES = [
     {"dual_simplex_cost_perturbation_multiplier": 1.0},  # HiGHS's default

@@ -7,7 +7,7 @@ For each size, in a fresh subprocess (so that its peak memory, /proc VmHWM, is i
 columns and rows, build (network masks and arrays), first stage-1 solve, HiGHS alone on that LP
 read cold from MPS (dual simplex, and interior point with crossover), a warm re-solve (the
 loop's second step), one SEIR run, one adjoint gradient; then, in another subprocess, the whole
-closed loop (`coupling.run`) and its peak memory. Then growth exponents: log(ratio of a figure) /
+closed loop (`runner.run`) and its peak memory. Then growth exponents: log(ratio of a figure) /
 log(ratio of the size) from the smallest to the largest of the week and unit series.
 
 Sizes: default (13 units, 13 items, 26 weeks), 52w and 104w (the outlook keeps its 78 weeks past
@@ -106,8 +106,8 @@ def child_steps(folder: str, weeks: int, build_only: bool) -> dict:
 
 
 def child_run(folder: str, weeks: int) -> dict:
-    from optimiser.coupling import run
     from optimiser.inputs import load_scenario
+    from optimiser.runner import run
 
     scenario = load_scenario(folder, overrides(weeks))
     start = time.perf_counter()

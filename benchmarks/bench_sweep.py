@@ -9,7 +9,7 @@ scenario, one-way unless --set says otherwise) are computed three ways:
   files each time);
 - sweep: `aidopt sweep` with a local pool of --workers processes (imports once per worker,
   results into sweep.zarr);
-- floor: `optimiser.coupling.run` alone (the epidemic and the LP work of a run) in this
+- floor: `optimiser.runner.run` alone (the epidemic and the LP work of a run) in this
   process, warmed up by one run first.
 
 CPU time is user + system time of every process involved (children are counted once they are
@@ -111,9 +111,9 @@ def main() -> None:
 
 
 def floor(overrides: list[list[str]]) -> float:
-    """CPU s of `coupling.run` alone for every run, in this process after one warm-up run."""
-    from optimiser.coupling import run
+    """CPU s of `runner.run` alone for every run, in this process after one warm-up run."""
     from optimiser.inputs import load_scenario
+    from optimiser.runner import run
 
     scenarios = [load_scenario(SCENARIO, sets) for sets in overrides]
     run(scenarios[0])

@@ -2,7 +2,7 @@
 written to MPS, and the loop's first two stage-1 solves.
 
 Import this module before numpy: it pins the BLAS and OpenMP threads to one, as the loop does
-(`optimiser.coupling.run`), so that timings on a shared 2-core machine mean something.
+(`optimiser.runner.run`), so that timings on a shared 2-core machine mean something.
 """
 
 from __future__ import annotations

@@ -249,35 +249,6 @@ class Loop:
         return p.deaths + p.spending / self.usd_per_death
 
 
-def run(scenario: Scenario, draws: Draws | None = None) -> Outcome:
-    """Plan for a scenario: the coupling its `coupling.mode` asks for, against its own epidemic
-    or, with a robust `objective.robustness`, against the epidemics `draws`; with `draws`, the
-    plan is also met by each of them."""
-    from threadpoolctl import threadpool_limits
-
-    start = time.perf_counter()
-    # One thread for BLAS and OpenMP: on a shared machine more are slower, and their sums
-    # differ by thread count, which the loop would carry into the plan.
-    with threadpool_limits(limits=1):
-        loop = Loop(scenario)
-        if scenario.needs is not None:
-            outcome = _run_needs(loop)
-        else:
-            found, starts, rules = searches(loop)
-            if draws is None:
-                outcome = outcome_of(loop, found, loop, found)
-            else:
-                from optimiser.robust import over_draws
-
-                outcome = over_draws(loop, found, draws, rules)
-            outcome.rules, outcome.starts = rules, starts
-            outcome.no_aid_deaths = found.no_aid.deaths
-            if outcome.plan_deaths is None:  # a robust plan sets its own, on this epidemic
-                outcome.plan_deaths = found.current.deaths
-    outcome.timings_s = {**loop.clock, "total": time.perf_counter() - start}
-    return outcome
-
-
 def searches(loop: Loop) -> tuple[Search, list[Start], list]:
     """The closed loop from no aid (or the warm start), the rules of thumb, and with
     `coupling.multi_start` the loop again from each rule: the best end (least merit), every
@@ -426,7 +397,7 @@ def outcome_of(loop: Loop, search: Search, own: Loop, met: Search) -> Outcome:
     )  # fmt: skip
 
 
-def _run_needs(loop: Loop) -> Outcome:
+def run_needs(loop: Loop) -> Outcome:
     """One LP against the planner's own needs and penalties."""
     scenario = loop.scenario
     need, team_need = table_needs(scenario)

@@ -1,6 +1,6 @@
 """Plans met by drawn epidemics, and plans made against them: the nominal plan met by every
 draw, or, with a robust `objective.robustness`, the closed loop run on the stacked draws from
-the nominal plan, with both plans side by side (`coupling.run` with draws comes here).
+the nominal plan, with both plans side by side (`runner.run` with draws comes here).
 """
 
 from __future__ import annotations

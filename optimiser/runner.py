@@ -8,15 +8,20 @@ configuration asks for, labelled as one Dataset, and the run's status.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from optimiser.inputs import Scenario, ScenarioError, load_scenario
 from optimiser.lp import SolverError
 from optimiser.uncertainty import Draws
+
+if TYPE_CHECKING:
+    from optimiser.coupling import Outcome
 
 STATUSES = ("ok", "failed", "not-converged")
 """How a run ended: planned; stopped by invalid input or the solver; or planned, but the closed
@@ -29,7 +34,6 @@ def plan(scenario: Scenario, draws: Draws | None = None, whole_units: bool = Fal
     robust objective, the uncertainty block's own draws where none are given, so that a sweep's
     or an ask's run plans as `aidopt run` does); with `whole_units`, the whole-unit plan beside
     it (`optimiser.whole_units`); raises SolverError if HiGHS fails."""
-    from optimiser.coupling import run
     from optimiser.results import to_dataset
 
     outcome = run(scenario, draws if draws is not None else draws_for(scenario, None, None))
@@ -45,6 +49,36 @@ def plan(scenario: Scenario, draws: Draws | None = None, whole_units: bool = Fal
 
         ds = whole_unit_plan(outcome, ds)
     return ds
+
+
+def run(scenario: Scenario, draws: Draws | None = None) -> Outcome:
+    """Plan for a scenario: the coupling its `coupling.mode` asks for, against its own epidemic
+    or, with a robust `objective.robustness`, against the epidemics `draws`; with `draws`, the
+    plan is also met by each of them."""
+    from threadpoolctl import threadpool_limits
+
+    from optimiser.coupling import Loop, outcome_of, run_needs, searches
+    from optimiser.robust import over_draws
+
+    start = time.perf_counter()
+    # One thread for BLAS and OpenMP: on a shared machine more are slower, and their sums
+    # differ by thread count, which the loop would carry into the plan.
+    with threadpool_limits(limits=1):
+        loop = Loop(scenario)
+        if scenario.needs is not None:
+            outcome = run_needs(loop)
+        else:
+            found, starts, rules = searches(loop)
+            if draws is None:
+                outcome = outcome_of(loop, found, loop, found)
+            else:
+                outcome = over_draws(loop, found, draws, rules)
+            outcome.rules, outcome.starts = rules, starts
+            outcome.no_aid_deaths = found.no_aid.deaths
+            if outcome.plan_deaths is None:  # a robust plan sets its own, on this epidemic
+                outcome.plan_deaths = found.current.deaths
+    outcome.timings_s = {**loop.clock, "total": time.perf_counter() - start}
+    return outcome
 
 
 def draws_for(scenario: Scenario, count: int | None, seed: int | None) -> Draws | None:

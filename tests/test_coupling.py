@@ -13,9 +13,9 @@ from conftest import DEFAULT_SCENARIO, ROOT, tiny_scenario, write_csv
 
 from models.seir import AID, D
 from optimiser.cli import main
-from optimiser.coupling import run
 from optimiser.epidemic import EpidemicSetup
 from optimiser.inputs import ScenarioError, load_scenario
+from optimiser.runner import run
 
 DANTZIG = ROOT / "inputs" / "dantzig-transport"
 
