@@ -31,6 +31,7 @@ from scipy.stats import qmc
 
 from models.seir import ONSETS, D, S, SEIRParameters, integrate
 from optimiser.epidemic import EpidemicSetup
+from optimiser.heldout import heldout_score
 from optimiser.inputs import Scenario, ScenarioError
 from optimiser.likelihood import (
     fit_size,
@@ -428,8 +429,6 @@ class Calibrator:
         ])  # fmt: skip
         _, outcomes = self.simulate(best.x[None])
         table = self._table(best.x)
-        from optimiser.forecast import heldout_score  # forecast builds on this module
-
         result = FitResult(
             parameters=self.parameters,
             x=best.x,
