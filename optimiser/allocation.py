@@ -43,16 +43,18 @@ import numpy as np
 from models.seir import AID, CARE, TESTS
 from optimiser.demand import recipes
 from optimiser.inputs import Scenario
-from optimiser.lp import DUAL_SIMPLEX, INF, PRIMAL_SIMPLEX, ArrayLP, Solver, SolverError
+from optimiser.lp import (  # the scale and tie-breaks: limits reads OBJECTIVE_SCALE here
+    DUAL_SIMPLEX,
+    HOLDING_USD_PER_T_WEEK,
+    INF,
+    OBJECTIVE_SCALE,
+    PRIMAL_SIMPLEX,
+    TEAM_TRAVEL_USD_PER_ARC,
+    ArrayLP,
+    Solver,
+    SolverError,
+)
 from optimiser.network import Network
-
-OBJECTIVE_SCALE = 1e3
-"""Stage 1's objective is deaths x this: it lifts the smallest spending terms (a mask's
-freight, 1e-10 deaths) away from HiGHS's dual tolerance; 25 % fewer iterations (measured)."""
-HOLDING_USD_PER_T_WEEK = 0.01
-"""Tie-break: holding a tonne for a week; far below any real cost, it only orders equals."""
-TEAM_TRAVEL_USD_PER_ARC = 0.01
-"""Tie-break: a team travelling on an arc."""
 
 __all__ = ["SolverError", "Plan", "AllocationLP"]
 

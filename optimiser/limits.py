@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 
 from models.seir import AID, TESTS
-from optimiser.allocation import OBJECTIVE_SCALE
-from optimiser.lp import DUAL_SIMPLEX
+from optimiser.lp import DUAL_SIMPLEX, OBJECTIVE_SCALE
 from optimiser.schema import TEAM
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ a message naming them, not a KeyError, if those interfaces change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyomo
@@ -21,8 +22,10 @@ import pyomo.environ as pe
 import scipy.sparse as sp
 
 from models.seir import AID
-from optimiser.allocation import AllocationLP
 from optimiser.lp import RESOLVE_OPTIONS
+
+if TYPE_CHECKING:  # annotations only: allocation opens the Pyomo backend, which reads this
+    from optimiser.allocation import AllocationLP
 
 PYOMO_CHECKED = ("6.10.0", "6.10.1")
 """Pyomo versions whose standard form compiler and contrib HiGHS interface this module was

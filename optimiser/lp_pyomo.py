@@ -24,13 +24,9 @@ import numpy as np
 import pyomo.environ as pe
 
 from models.seir import AID, CARE, TESTS
-from optimiser.allocation import (
-    HOLDING_USD_PER_T_WEEK,
-    OBJECTIVE_SCALE,
-    TEAM_TRAVEL_USD_PER_ARC,
-)
 from optimiser.demand import recipes
 from optimiser.inputs import Scenario
+from optimiser.lp import HOLDING_USD_PER_T_WEEK, OBJECTIVE_SCALE, TEAM_TRAVEL_USD_PER_ARC
 from optimiser.network import Network
 
 
