@@ -47,7 +47,7 @@ def scenario_folder(scenario: str | None) -> Path:
         raise  # unreachable: fail exits
 
 
-def load_orfail(scenario: Path, overrides: tuple[str, ...]) -> Scenario:
+def load_or_fail(scenario: Path, overrides: tuple[str, ...]) -> Scenario:
     try:
         return load_scenario(scenario, overrides)
     except ScenarioError as exc:
