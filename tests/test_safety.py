@@ -22,7 +22,7 @@ from conftest import DEFAULT_SCENARIO, ROOT, tiny_scenario, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import optimiser.coupling
+import optimiser.runner
 from optimiser import output_folder
 from optimiser.cli import main
 from optimiser.inputs import ScenarioError, load_scenario
@@ -160,7 +160,7 @@ def test_protected_folders_are_refused(out, tiny, tmp_path, monkeypatch):
 
 
 def test_a_parent_that_is_a_file_is_refused_before_computing(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(optimiser.coupling, "run", lambda scn: pytest.fail("computed"))
+    monkeypatch.setattr(optimiser.runner, "run", lambda *a: pytest.fail("computed"))
     (tmp_path / "report.pdf").write_text("x")
     result = cli("run", str(tiny), "--out", str(tmp_path / "report.pdf" / "out"))
     assert result.exit_code == 2
@@ -172,7 +172,7 @@ def test_a_parent_that_is_a_file_is_refused_before_computing(tiny, tmp_path, mon
 
 
 def test_a_parent_the_user_cannot_write_is_refused_before_computing(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(optimiser.coupling, "run", lambda scn: pytest.fail("computed"))
+    monkeypatch.setattr(optimiser.runner, "run", lambda *a: pytest.fail("computed"))
     locked = tmp_path / "locked"
     locked.mkdir()
     if os.geteuid() == 0:  # root writes anywhere, except in an immutable folder
